@@ -1,0 +1,1 @@
+"""shopify-ingest: receives Shopify webhooks, keeps customers and orders per shop in PostgreSQL."""

@@ -1,0 +1,135 @@
+"""Configuration, read once from environment variables.
+
+Every variable is documented in the README's configuration table. Problems are
+collected and reported together, so an operator fixes them in one go.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+T = TypeVar("T")
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(Exception):
+    """The environment does not describe a runnable service."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None
+    shopify_api_secret: str | None
+    shopify_api_secret_previous: str | None
+    admin_token: str | None
+    max_body_bytes: int
+    host: str
+    port: int
+    workers: int
+    db_pool_size: int
+    db_connect_timeout: float
+    db_acquire_timeout: float
+    db_statement_timeout: float
+    log_level: str
+    data_dir: Path
+
+    @property
+    def shopify_secrets(self) -> tuple[bytes, ...]:
+        """The secrets a webhook signature may be made with, newest first."""
+        secrets = (self.shopify_api_secret, self.shopify_api_secret_previous)
+        return tuple(secret.encode() for secret in secrets if secret)
+
+    def require_secret(self) -> None:
+        if not self.shopify_api_secret:
+            raise ConfigError(
+                "SHOPIFY_API_SECRET is not set: the service cannot verify Shopify's "
+                "signatures without it. Set it to your app's client secret."
+            )
+
+
+class _Reader:
+    """Reads typed values from an environment mapping, collecting every problem."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.problems: list[str] = []
+
+    def text(self, name: str) -> str | None:
+        value = self.environ.get(name, "").strip()
+        return value or None
+
+    def parsed(self, name: str, default: T, parse: Callable[[str], T], expected: str) -> T:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except ValueError:
+            self.problems.append(f"{name}={raw!r} is not {expected}")
+            return default
+
+    def positive_int(self, name: str, default: int) -> int:
+        return self.parsed(name, default, _positive(int), "a positive whole number")
+
+    def positive_seconds(self, name: str, default: float) -> float:
+        return self.parsed(name, default, _positive(float), "a positive number of seconds")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = (self.text(name) or default).upper()
+        if value not in choices:
+            self.problems.append(f"{name}={value!r} is not one of {', '.join(choices)}")
+            return default
+        return value
+
+
+def _positive(parse: Callable[[str], T]) -> Callable[[str], T]:
+    def parse_positive(raw: str) -> T:
+        value = parse(raw)
+        if not value > 0:  # type: ignore[operator]
+            raise ValueError(raw)
+        return value
+
+    return parse_positive
+
+
+def _check_database_url(url: str | None, problems: list[str]) -> None:
+    if url is not None and urlsplit(url).scheme not in ("postgres", "postgresql"):
+        problems.append("DATABASE_URL must be a postgresql:// URL")
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from the environment, or raise ConfigError naming every problem."""
+    read = _Reader(os.environ if environ is None else environ)
+    settings = Settings(
+        database_url=read.text("DATABASE_URL"),
+        shopify_api_secret=read.text("SHOPIFY_API_SECRET"),
+        shopify_api_secret_previous=read.text("SHOPIFY_API_SECRET_PREVIOUS"),
+        admin_token=read.text("ADMIN_TOKEN"),
+        max_body_bytes=read.positive_int("MAX_BODY_BYTES", 10 * 1024 * 1024),
+        host=read.text("HOST") or "127.0.0.1",
+        port=read.parsed("PORT", 8000, _port, "a TCP port (1-65535)"),
+        workers=read.positive_int("WEB_CONCURRENCY", 1),
+        db_pool_size=read.positive_int("DB_POOL_SIZE", 10),
+        db_connect_timeout=read.positive_seconds("DB_CONNECT_TIMEOUT", 3.0),
+        db_acquire_timeout=read.positive_seconds("DB_ACQUIRE_TIMEOUT", 1.0),
+        db_statement_timeout=read.positive_seconds("DB_STATEMENT_TIMEOUT", 2.0),
+        log_level=read.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
+        data_dir=Path(read.text("DATA_DIR") or ".data"),
+    )
+    _check_database_url(settings.database_url, read.problems)
+    if read.problems:
+        raise ConfigError("Invalid configuration:\n  " + "\n  ".join(read.problems))
+    return settings
+
+
+def _port(raw: str) -> int:
+    port = int(raw)
+    if not 0 < port < 65536:
+        raise ValueError(raw)
+    return port

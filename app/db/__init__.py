@@ -1,0 +1,1 @@
+"""Database: tables, engine and pool, migrations, and the embedded development server."""

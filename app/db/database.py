@@ -1,0 +1,270 @@
+"""The connection pool, and transactions that finish or fail within a bounded time.
+
+Shopify gives a delivery 5 seconds. Every wait here (pool acquire, each
+statement, lock waits) is bounded so that a stuck or unreachable database
+becomes a `DatabaseUnavailable` (answered 503) well inside that budget.
+
+Round trips dominate the cost of a delivery, so a transaction opens with one
+simple-protocol batch (BEGIN, SET LOCAL timeouts, advisory locks) and can close
+with one (parameterless statements queued with `run_before_commit`, then COMMIT).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from app.db.engine import Engine
+
+T = TypeVar("T")
+
+Connection = asyncpg.Connection | PoolConnectionProxy
+
+# SQLSTATE classes that mean "the database cannot serve us right now":
+# 08 connection exception, 53 insufficient resources, 57 operator intervention
+# (includes 57014, statement timeout), 58 system error. 55P03: lock timeout.
+_UNAVAILABLE_CLASSES = ("08", "53", "57", "58")
+_LOCK_TIMEOUT = "55P03"
+# Deadlocks and serialization failures succeed when the transaction is retried.
+_RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+_RETRY_ATTEMPTS = 3
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer in time or at all; nothing was committed (or it is unknown)."""
+
+
+def is_unavailable(error: BaseException) -> bool:
+    if isinstance(error, asyncpg.PostgresError):
+        sqlstate = error.sqlstate or ""
+        return sqlstate[:2] in _UNAVAILABLE_CLASSES or sqlstate == _LOCK_TIMEOUT
+    return isinstance(error, OSError | TimeoutError | asyncpg.InterfaceError)
+
+
+@dataclass(frozen=True)
+class Locks:
+    """Transaction-scoped advisory locks, taken in the given order when the transaction begins.
+
+    Shared keys come first, then exclusive ones. Callers list keys in one global
+    order (see app.webhooks.handlers.base.delivery_locks), so transactions that
+    need some of the same keys queue rather than deadlock.
+    """
+
+    shared: Sequence[int] = ()
+    exclusive: Sequence[int] = ()
+
+    def sql(self) -> str:
+        calls = [f"pg_advisory_xact_lock_shared({_int(key)})" for key in self.shared]
+        calls += [f"pg_advisory_xact_lock({_int(key)})" for key in dict.fromkeys(self.exclusive)]
+        return f"SELECT {', '.join(calls)};" if calls else ""
+
+
+NO_LOCKS = Locks()
+
+
+def _int(value: int) -> str:
+    # Values are formatted into SQL text only after this check: no injection.
+    if not isinstance(value, int):
+        raise TypeError(f"expected an int, got {type(value).__name__}")
+    return str(value)
+
+
+def uuid_list(ids: Iterable[uuid.UUID]) -> str:
+    """A SQL list of uuid literals, for parameterless statements (see module docstring)."""
+    literals = []
+    for value in ids:
+        if not isinstance(value, uuid.UUID):
+            raise TypeError(f"expected a UUID, got {type(value).__name__}")
+        literals.append(f"'{value}'::uuid")
+    return ", ".join(literals)
+
+
+@dataclass
+class Transaction:
+    """An open transaction on one connection, with a deadline for every call."""
+
+    connection: Connection
+    deadline: float
+    _before_commit: list[str] = field(default_factory=list)
+
+    def remaining(self) -> float:
+        left = self.deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            raise TimeoutError("the database transaction ran out of time")
+        return left
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        return await self.connection.fetch(sql, *args, timeout=self.remaining())
+
+    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        return await self.connection.fetchrow(sql, *args, timeout=self.remaining())
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self.connection.fetchval(sql, *args, timeout=self.remaining())
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        return await self.connection.execute(sql, *args, timeout=self.remaining())
+
+    def run_before_commit(self, sql: str) -> None:
+        """Queue a parameterless statement to run in the same round trip as COMMIT."""
+        self._before_commit.append(sql.strip().rstrip(";") + ";")
+
+    async def commit(self) -> None:
+        await self.execute("".join(self._before_commit) + "COMMIT;")
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Replaces asyncpg's reset query on release.
+
+    Sessions never carry state here (only SET LOCAL and transaction-scoped
+    locks), and behind PgBouncer there is no session to reset, so the reset
+    round trip on every release is skipped. An open transaction is still
+    rolled back by asyncpg before this runs.
+    """
+
+
+class Database:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        pool_size: int,
+        acquire_timeout: float,
+        statement_timeout: float,
+    ) -> None:
+        self.engine = engine
+        self.pool_size = pool_size
+        self.acquire_timeout = acquire_timeout
+        self.statement_timeout = statement_timeout
+
+    async def start(self) -> None:
+        # min_size=0: starting never connects, so the service comes up (not
+        # ready) while the database is down and recovers when it returns.
+        await self.engine.start_connection_pool(
+            min_size=0, max_size=self.pool_size, reset=_keep_session
+        )
+
+    async def stop(self) -> None:
+        if self.engine.pool is not None:
+            await self.engine.close_connection_pool()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        pool: asyncpg.Pool | None = self.engine.pool
+        if pool is None:
+            raise RuntimeError("the connection pool is not started")
+        return pool
+
+    def pool_usage(self) -> tuple[int, int]:
+        """(open connections, connections in use)."""
+        pool = self.engine.pool
+        if pool is None:
+            return 0, 0
+        size: int = pool.get_size()
+        return size, size - pool.get_idle_size()
+
+    def _deadline(self, statement_timeout: float | None = None) -> float:
+        budget = self.acquire_timeout + (statement_timeout or self.statement_timeout) + 1.0
+        return asyncio.get_running_loop().time() + budget
+
+    @asynccontextmanager
+    async def connection(self, deadline: float | None = None) -> AsyncIterator[Connection]:
+        """A pooled connection; transport failures close it and become DatabaseUnavailable."""
+        deadline = deadline or self._deadline()
+        remaining = deadline - asyncio.get_running_loop().time()
+        try:
+            connection = await self.pool.acquire(timeout=min(self.acquire_timeout, remaining))
+        except Exception as error:
+            if is_unavailable(error):
+                raise DatabaseUnavailable(f"no database connection: {_describe(error)}") from error
+            raise
+        try:
+            yield connection
+        except BaseException as error:
+            if _interrupted(error):
+                # Releasing a connection whose query was interrupted waits for the
+                # server; a stuck server would hang us, so close it instead.
+                connection.terminate()
+            if is_unavailable(error):
+                raise DatabaseUnavailable(f"database unavailable: {_describe(error)}") from error
+            raise
+        finally:
+            await self.pool.release(connection)
+
+    @asynccontextmanager
+    async def transaction(
+        self,
+        locks: Locks = NO_LOCKS,
+        *,
+        deadline: float | None = None,
+        statement_timeout: float | None = None,
+    ) -> AsyncIterator[Transaction]:
+        """BEGIN (with timeouts and locks) ... COMMIT, or ROLLBACK on any error."""
+        deadline = deadline or self._deadline(statement_timeout)
+        async with self.connection(deadline) as connection:
+            transaction = Transaction(connection, deadline)
+            try:
+                await transaction.execute(self._begin_sql(locks, statement_timeout))
+                yield transaction
+                await transaction.commit()
+            except BaseException as error:
+                # After an interruption, connection() closes the connection, which
+                # aborts the transaction without a ROLLBACK that could hang.
+                if not _interrupted(error):
+                    await _rollback(connection)
+                raise
+
+    async def run_in_transaction(
+        self,
+        work: Callable[[Transaction], Awaitable[T]],
+        locks: Locks = NO_LOCKS,
+        *,
+        statement_timeout: float | None = None,
+    ) -> T:
+        """Run `work` in a transaction, retrying deadlocks and serialization failures."""
+        deadline = self._deadline(statement_timeout)
+        for attempt in range(1, _RETRY_ATTEMPTS + 1):
+            try:
+                async with self.transaction(
+                    locks, deadline=deadline, statement_timeout=statement_timeout
+                ) as transaction:
+                    return await work(transaction)
+            except _RETRYABLE as error:
+                if attempt == _RETRY_ATTEMPTS:
+                    raise DatabaseUnavailable(
+                        f"gave up after {attempt} attempts: {error}"
+                    ) from error
+        raise AssertionError("unreachable")
+
+    def _begin_sql(self, locks: Locks, statement_timeout: float | None) -> str:
+        timeout_ms = int((statement_timeout or self.statement_timeout) * 1000)
+        return (
+            "BEGIN;"
+            f"SET LOCAL statement_timeout = {timeout_ms};"
+            f"SET LOCAL lock_timeout = {timeout_ms};" + locks.sql()
+        )
+
+
+def _interrupted(error: BaseException) -> bool:
+    return is_unavailable(error) or isinstance(error, asyncio.CancelledError)
+
+
+async def _rollback(connection: Connection) -> None:
+    if connection.is_closed():
+        return
+    try:
+        await connection.execute("ROLLBACK", timeout=1.0)
+    except Exception:
+        # The connection is in an unknown state: drop it rather than reuse it.
+        connection.terminate()
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

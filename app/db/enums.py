@@ -1,0 +1,63 @@
+"""The value sets of the schema.
+
+Each is a Python Enum used as a Piccolo ``choices`` and enforced in the database
+by a CHECK constraint (Piccolo creates no native PostgreSQL enum types).
+"""
+
+from enum import StrEnum
+
+
+class CustomerSegment(StrEnum):
+    champion = "champion"
+    loyal = "loyal"
+    potential = "potential"
+    new = "new"
+    at_risk = "at_risk"
+    hibernating = "hibernating"
+    lost = "lost"
+
+
+class TriggerType(StrEnum):
+    first_order = "first_order"
+    segment_change = "segment_change"
+    days_since_order = "days_since_order"
+    tag_added = "tag_added"
+    cart_abandoned = "cart_abandoned"
+
+
+class ActionType(StrEnum):
+    send_email = "send_email"
+    add_tag = "add_tag"
+    remove_tag = "remove_tag"
+
+
+class MessageChannel(StrEnum):
+    email = "email"
+    sms = "sms"
+
+
+class MessageStatus(StrEnum):
+    sent = "sent"
+    opened = "opened"
+    clicked = "clicked"
+    converted = "converted"
+
+
+class FinancialStatus(StrEnum):
+    pending = "pending"
+    authorized = "authorized"
+    partially_paid = "partially_paid"
+    paid = "paid"
+    partially_refunded = "partially_refunded"
+    refunded = "refunded"
+    voided = "voided"
+    expired = "expired"
+
+
+class DeliveryStatus(StrEnum):
+    """Where a recorded webhook delivery stands."""
+
+    received = "received"
+    processed = "processed"
+    failed = "failed"
+    ignored = "ignored"

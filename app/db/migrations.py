@@ -1,0 +1,45 @@
+"""Applying Piccolo's migrations, and telling whether any are pending."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import asyncpg
+from piccolo.apps.migrations.commands.base import BaseMigrationManager
+from piccolo.apps.migrations.commands.forwards import run_forwards
+
+from app.db.database import Connection
+from app.db.piccolo_app import APP_CONFIG, MIGRATIONS_FOLDER
+
+
+class MigrationError(Exception):
+    pass
+
+
+async def apply_migrations() -> None:
+    """Apply every pending migration; a no-op when the schema is current.
+
+    Piccolo connects through the engine in piccolo_conf.py, built from DATABASE_URL.
+    """
+    result = await run_forwards(app_name=APP_CONFIG.app_name)
+    if not result.success:
+        raise MigrationError(result.message or "migrations failed")
+
+
+@cache
+def known_migration_ids() -> frozenset[str]:
+    """The ids of the migrations committed in migrations/, read once."""
+    modules = BaseMigrationManager().get_migration_modules(str(MIGRATIONS_FOLDER))
+    return frozenset(modules)
+
+
+async def pending_migration_ids(connection: Connection) -> list[str]:
+    """The committed migrations this database has not run yet, oldest first."""
+    try:
+        rows = await connection.fetch(
+            "SELECT name FROM migration WHERE app_name = $1", APP_CONFIG.app_name
+        )
+    except asyncpg.UndefinedTableError:
+        rows = []
+    applied = {row["name"] for row in rows}
+    return sorted(known_migration_ids() - applied)

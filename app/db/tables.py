@@ -1,0 +1,207 @@
+"""The schema, as Piccolo tables.
+
+Table and column names are a contract: marketing tools query them directly.
+Migrations are generated from these classes (`piccolo migrations new ingest --auto`).
+
+Piccolo makes a column NOT NULL with a blank default unless told otherwise, so
+every optional column here says ``null=True, default=None`` explicitly.
+"""
+
+from enum import Enum
+
+from piccolo.columns import (
+    JSONB,
+    UUID,
+    Array,
+    Boolean,
+    ForeignKey,
+    Integer,
+    Numeric,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.base import OnDelete
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.constraints import Check, Unique
+from piccolo.table import Table
+
+from app.db.enums import (
+    ActionType,
+    CustomerSegment,
+    DeliveryStatus,
+    FinancialStatus,
+    MessageChannel,
+    MessageStatus,
+    TriggerType,
+)
+
+MONEY = (19, 4)
+
+
+def optional_text(length: int, *, index: bool = False) -> Varchar:
+    return Varchar(length=length, null=True, default=None, index=index)
+
+
+def required_text(length: int, *, index: bool = False) -> Varchar:
+    return Varchar(length=length, null=False, default=None, index=index)
+
+
+def optional_choice(values: type[Enum], length: int = 32, *, index: bool = False) -> Varchar:
+    return Varchar(length=length, null=True, default=None, choices=values, index=index)
+
+
+def required_choice(values: type[Enum], length: int = 32, *, index: bool = False) -> Varchar:
+    return Varchar(length=length, null=False, default=None, choices=values, index=index)
+
+
+def optional_timestamp(*, index: bool = False) -> Timestamptz:
+    return Timestamptz(null=True, default=None, index=index)
+
+
+def optional_money() -> Numeric:
+    return Numeric(digits=MONEY, null=True, default=None)
+
+
+def one_of(column_name: str, values: type[Enum]) -> Check:
+    """A CHECK constraint that keeps the column inside the Enum's value set."""
+    allowed = ", ".join(f"'{member.value}'" for member in values)
+    return Check(f'"{column_name}" IN ({allowed})')
+
+
+class Shop(Table, tablename="shops"):
+    id = UUID(primary_key=True)
+    shop_id = Varchar(length=255, null=False, default=None, unique=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    shopify_shop_id = optional_text(255)
+    first_seen_at = optional_timestamp()
+    uninstalled_at = optional_timestamp()
+    redacted_at = optional_timestamp()
+
+
+class Customer(Table, tablename="customers"):
+    id = UUID(primary_key=True)
+    shop_id = required_text(255, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    shopify_id = required_text(255, index=True)
+    name = optional_text(255)
+    email = optional_text(255, index=True)
+    phone = optional_text(50)
+    rfm_r = Integer(null=True, default=None)
+    rfm_f = Integer(null=True, default=None)
+    rfm_m = Integer(null=True, default=None)
+    segment = optional_choice(CustomerSegment, index=True)
+    lifecycle_stage = optional_text(100)
+    tags = Array(base_column=Text(), null=True, default=None)
+    total_spent = optional_money()
+    order_count = Integer(null=True, default=0)
+    avg_order_value = optional_money()
+    first_order_at = optional_timestamp()
+    last_order_at = optional_timestamp()
+    shopify_created_at = optional_timestamp()
+    shopify_updated_at = optional_timestamp()
+    deleted_at = optional_timestamp()
+    redacted_at = optional_timestamp()
+
+    customers_shop_id_shopify_id_key = Unique([shop_id, shopify_id])
+    customers_segment_check = one_of("segment", CustomerSegment)
+
+
+class Order(Table, tablename="orders"):
+    id = UUID(primary_key=True)
+    shop_id = required_text(255, index=True)
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+    shopify_id = required_text(255)
+    # NO ACTION (the original design's choice): an order is a financial record,
+    # so deleting a customer who still has orders is refused rather than
+    # silently dropping or orphaning them. Webhooks only soft-delete customers;
+    # shop/redact removes a shop's orders before its customers.
+    customer_id = ForeignKey(
+        references=Customer, null=True, default=None, index=True, on_delete=OnDelete.no_action
+    )
+    total_price = optional_money()
+    line_items = JSONB(null=True, default=None)
+    financial_status = optional_choice(FinancialStatus)
+    name = optional_text(255)
+    email = optional_text(255)
+    currency = optional_text(3)
+    current_total_price = optional_money()
+    fulfillment_status = optional_text(32)
+    test = Boolean(null=True, default=None)
+    cancelled_at = optional_timestamp()
+    shopify_created_at = optional_timestamp()
+    shopify_updated_at = optional_timestamp()
+    deleted_at = optional_timestamp()
+
+    orders_shop_id_shopify_id_key = Unique([shop_id, shopify_id])
+    orders_financial_status_check = one_of("financial_status", FinancialStatus)
+
+
+class Automation(Table, tablename="automations"):
+    id = UUID(primary_key=True)
+    shop_id = required_text(255, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    name = required_text(255)
+    trigger_type = required_choice(TriggerType)
+    trigger_config = JSONB(null=True, default=None)
+    delay_value = Integer(null=True, default=None)
+    delay_unit = optional_text(50)
+    action_type = required_choice(ActionType)
+    action_config = JSONB(null=True, default=None)
+    email_template_id = optional_text(255)
+    enabled = Boolean(null=False, default=True, index=True)
+    last_run_at = optional_timestamp()
+
+    automations_trigger_type_check = one_of("trigger_type", TriggerType)
+    automations_action_type_check = one_of("action_type", ActionType)
+
+
+class MessageLog(Table, tablename="message_logs"):
+    id = UUID(primary_key=True)
+    shop_id = required_text(255, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    # CASCADE: a message log is personal data about its customer; when the
+    # customer row is deleted, their message history goes with it.
+    customer_id = ForeignKey(
+        references=Customer, null=True, default=None, index=True, on_delete=OnDelete.cascade
+    )
+    # SET NULL: removing an automation keeps the record of what was sent.
+    automation_id = ForeignKey(
+        references=Automation, null=True, default=None, index=True, on_delete=OnDelete.set_null
+    )
+    channel = required_choice(MessageChannel, 16)
+    subject = optional_text(500)
+    status = required_choice(MessageStatus, 16, index=True)
+    sent_at = optional_timestamp()
+    opened_at = optional_timestamp()
+    clicked_at = optional_timestamp()
+
+    message_logs_channel_check = one_of("channel", MessageChannel)
+    message_logs_status_check = one_of("status", MessageStatus)
+
+
+class WebhookEvent(Table, tablename="webhook_events"):
+    """The ledger: one row per accepted delivery, for deduplication, inspection and replay."""
+
+    id = UUID(primary_key=True)
+    # Filtering by shop uses the (shop_id, webhook_id) unique index.
+    shop_id = required_text(255)
+    created_at = Timestamptz(default=TimestamptzNow())
+    webhook_id = required_text(255)
+    event_id = optional_text(255)
+    topic = Varchar(length=255, null=False, default=None, index=True)
+    api_version = optional_text(32)
+    triggered_at = optional_timestamp()
+    received_at = Timestamptz(default=TimestamptzNow(), index=True)
+    # jsonb keeps 64-bit ids exact (PostgreSQL stores JSON numbers as numeric).
+    payload = JSONB(null=True, default=None)
+    status = optional_choice(DeliveryStatus, 16, index=True)
+    attempts = Integer(null=True, default=None)
+    last_error = Text(null=True, default=None)
+    processed_at = optional_timestamp()
+
+    webhook_events_shop_id_webhook_id_key = Unique([shop_id, webhook_id])
+    webhook_events_status_check = one_of("status", DeliveryStatus)
+
+
+ALL_TABLES: list[type[Table]] = [Shop, Customer, Order, Automation, MessageLog, WebhookEvent]

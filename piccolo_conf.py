@@ -1,0 +1,12 @@
+"""Piccolo's configuration: the engine comes from DATABASE_URL (see app/config.py)."""
+
+from piccolo.conf.apps import AppRegistry
+
+from app.config import load_settings
+from app.db.engine import create_engine
+
+_settings = load_settings()
+
+DB = create_engine(_settings.database_url, _settings.db_connect_timeout)
+
+APP_REGISTRY = AppRegistry(apps=["app.db.piccolo_app"])
