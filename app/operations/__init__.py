@@ -1,0 +1,1 @@
+"""What operators use: health probes, logs, metrics, and the admin API."""

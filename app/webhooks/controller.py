@@ -1,0 +1,92 @@
+"""POST /webhooks/shopify: every topic arrives here.
+
+The order of checks is part of the contract: size (413, enforced by Litestar
+before the handler runs), signature (401), headers (400), body (400), then one
+database transaction that records and applies the delivery.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar import Request, post
+from litestar.exceptions import HTTPException
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+
+from app.db.database import Database, DatabaseUnavailable
+from app.operations.observability import DeliveryReport, report_delivery
+from app.webhooks.delivery import BadDelivery, Delivery, header, parse_delivery, signature_is_valid
+from app.webhooks.handlers import Outcome
+from app.webhooks.ingest import ingest
+
+RETRY_AFTER_SECONDS = "5"
+
+
+@post(
+    "/webhooks/shopify",
+    status_code=200,
+    summary="Receive a Shopify webhook delivery",
+    description=(
+        "Verifies the HMAC signature, records the delivery in the ledger and applies it, "
+        "in one transaction. Answers 200 with `status` processed, stale, duplicate, failed "
+        "(recorded, payload could not be applied) or ignored (topic without a handler)."
+    ),
+    responses=None,
+    tags=["webhooks"],
+)
+async def receive_webhook(request: Request[Any, Any, Any]) -> dict[str, str]:
+    started = time.perf_counter()
+    report = DeliveryReport(started=started)
+    try:
+        body = await request.body()
+        if not signature_is_valid(body, header(request.headers, "hmac-sha256"), _secrets(request)):
+            report.outcome = "rejected_signature"
+            raise HTTPException(
+                status_code=HTTP_401_UNAUTHORIZED, detail="invalid or missing HMAC signature"
+            )
+        delivery = _parse(request, body, report)
+        outcome = await _ingest(_database(request), delivery, report)
+        report.outcome = outcome.value
+        return {"status": outcome.value, "webhook_id": delivery.webhook_id}
+    finally:
+        report_delivery(report)
+
+
+def _parse(request: Request[Any, Any, Any], body: bytes, report: DeliveryReport) -> Delivery:
+    try:
+        delivery = parse_delivery(request.headers, body)
+    except BadDelivery as error:
+        report.outcome = "rejected_bad_request"
+        raise HTTPException(status_code=HTTP_400_BAD_REQUEST, detail=str(error)) from None
+    report.delivery = delivery
+    return delivery
+
+
+async def _ingest(database: Database, delivery: Delivery, report: DeliveryReport) -> Outcome:
+    try:
+        return await ingest(database, delivery)
+    except BadDelivery as error:
+        report.outcome = "rejected_bad_request"
+        raise HTTPException(status_code=HTTP_400_BAD_REQUEST, detail=str(error)) from None
+    except DatabaseUnavailable:
+        report.outcome = "unavailable"
+        raise HTTPException(
+            status_code=HTTP_503_SERVICE_UNAVAILABLE,
+            detail="the database is unavailable; nothing was recorded, retry later",
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        ) from None
+
+
+def _secrets(request: Request[Any, Any, Any]) -> tuple[bytes, ...]:
+    secrets: tuple[bytes, ...] = request.app.state.shopify_secrets
+    return secrets
+
+
+def _database(request: Request[Any, Any, Any]) -> Database:
+    database: Database = request.app.state.database
+    return database

@@ -1,0 +1,155 @@
+"""The parts of Shopify's payloads this service reads, as typed msgspec structs.
+
+Decoding checks types as it goes: ids are exact 64-bit integers, money is
+Decimal, timestamps carry a zone. A body that is not JSON is the sender's
+mistake (400); JSON of the wrong shape is a payload that cannot be applied
+(recorded as `failed`, replayable after a fix).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, TypeVar
+
+import msgspec
+from msgspec import UNSET, Meta, Raw, Struct, UnsetType
+
+from app.db.enums import FinancialStatus
+from app.webhooks.delivery import BadDelivery
+
+T = TypeVar("T")
+
+ShopifyId = Annotated[int, Meta(ge=1, le=2**63 - 1)]
+Timestamp = Annotated[datetime, Meta(tz=True)]
+Text255 = Annotated[str, Meta(max_length=255)]
+
+# numeric(19, 4) holds 15 digits before the decimal point.
+MONEY_LIMIT = Decimal(10) ** 15
+
+
+class PayloadError(Exception):
+    """The payload is JSON but cannot be applied: wrong shape or out-of-range values."""
+
+
+def validate_money(field: str, amount: Decimal | None) -> Decimal | None:
+    if amount is None:
+        return None
+    if not amount.is_finite() or abs(amount) >= MONEY_LIMIT:
+        raise ValueError(f"{field} must be a finite amount below 10^15, got {amount}")
+    return amount + 0  # turns -0 into 0
+
+
+class CustomerPayload(Struct):
+    """A Customer, as sent by customers/* and nested in orders."""
+
+    id: ShopifyId
+    email: Text255 | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: Annotated[str, Meta(max_length=50)] | None = None
+    # Since API 2025-01 the key is absent; then the stored tags are kept.
+    tags: str | UnsetType | None = UNSET
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        if self.name is not None and len(self.name) > 255:
+            raise ValueError("first_name and last_name together exceed 255 characters")
+
+    @property
+    def name(self) -> str | None:
+        parts = [part.strip() for part in (self.first_name, self.last_name) if part]
+        return " ".join(part for part in parts if part) or None
+
+    @property
+    def tag_list(self) -> list[str] | None:
+        if not isinstance(self.tags, str):
+            return None
+        return [tag.strip() for tag in self.tags.split(",") if tag.strip()]
+
+
+class OrderPayload(Struct):
+    """An Order: orders/create, updated, paid, cancelled, fulfilled, partially_fulfilled."""
+
+    id: ShopifyId
+    name: Text255 | None = None
+    email: Text255 | None = None
+    currency: Annotated[str, Meta(max_length=3)] | None = None
+    total_price: Decimal | None = None
+    current_total_price: Decimal | None = None
+    financial_status: FinancialStatus | None = None
+    fulfillment_status: Annotated[str, Meta(max_length=32)] | None = None
+    cancelled_at: Timestamp | None = None
+    test: bool | None = None
+    line_items: Raw = Raw(b"null")
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+    customer: CustomerPayload | None = None
+
+    def __post_init__(self) -> None:
+        self.total_price = validate_money("total_price", self.total_price)
+        self.current_total_price = validate_money("current_total_price", self.current_total_price)
+
+    @property
+    def line_items_json(self) -> str | None:
+        raw = bytes(self.line_items)
+        return None if raw == b"null" else raw.decode()
+
+
+class DeletedPayload(Struct):
+    """orders/delete and customers/delete carry little more than the id."""
+
+    id: ShopifyId
+
+
+class PrivacyCustomer(Struct):
+    id: ShopifyId
+    email: str | None = None
+    phone: str | None = None
+
+
+class CustomersRedactPayload(Struct):
+    customer: PrivacyCustomer
+    shop_id: ShopifyId | None = None
+    orders_to_redact: list[ShopifyId] = []
+
+
+class CustomersDataRequestPayload(Struct):
+    customer: PrivacyCustomer
+    shop_id: ShopifyId | None = None
+    orders_requested: list[ShopifyId] = []
+
+
+class ShopRedactPayload(Struct):
+    shop_id: ShopifyId | None = None
+
+
+class ShopPayload(Struct):
+    """The Shop object of app/uninstalled."""
+
+    id: ShopifyId | None = None
+
+
+class AnyObject(Struct):
+    """Any JSON object; decoding into it still checks the whole body is valid JSON."""
+
+
+def decode(body: bytes | str, model: type[T]) -> T:
+    try:
+        return msgspec.json.decode(body, type=model)
+    except msgspec.ValidationError as error:
+        raise PayloadError(str(error)) from None
+    except (msgspec.DecodeError, RecursionError) as error:
+        raise BadDelivery(f"body is not valid JSON: {error}") from None
+
+
+def payload_text(body: bytes) -> str:
+    """The body as text for the ledger, if it is UTF-8 and looks like a JSON object."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadDelivery("body is not valid UTF-8") from None
+    if not text.lstrip().startswith("{"):
+        raise BadDelivery("body must be a JSON object")
+    return text
