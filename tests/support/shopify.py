@@ -1,0 +1,131 @@
+"""Signed Shopify deliveries for tests."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+SECRET = "test-secret"
+PREVIOUS_SECRET = "previous-test-secret"
+SHOP = "test-shop.myshopify.com"
+OTHER_SHOP = "other-shop.myshopify.com"
+
+
+def fixture(name: str) -> dict[str, Any]:
+    """One of Shopify's sample payloads (tests/fixtures/<name>.json), parsed."""
+    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
+    return data
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / f"{name}.json").read_bytes()
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def encode(payload: dict[str, Any] | bytes) -> bytes:
+    return payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+
+
+def headers(
+    topic: str,
+    body: bytes,
+    *,
+    shop: str = SHOP,
+    webhook_id: str | None = None,
+    secret: str = SECRET,
+    prefix: str = "X-Shopify-",
+    triggered_at: str | None = "2026-11-23T10:00:00.123456789Z",
+    **extra: str,
+) -> dict[str, str]:
+    """The headers Shopify sends with `body` (prefix "Shopify-" for the newer Events family)."""
+    values = {
+        "Hmac-Sha256": sign(body, secret),
+        "Topic": topic,
+        "Shop-Domain": shop,
+        "Webhook-Id": webhook_id or str(uuid.uuid4()),
+        "Event-Id": str(uuid.uuid4()),
+        "API-Version": "2026-07",
+        **extra,
+    }
+    if triggered_at:
+        values["Triggered-At"] = triggered_at
+    result = {f"{prefix}{name}": value for name, value in values.items()}
+    result["Content-Type"] = "application/json"
+    return result
+
+
+def order(
+    order_id: int,
+    *,
+    customer_id: int | None = None,
+    updated_at: str = "2026-01-01T10:00:00-05:00",
+    created_at: str = "2026-01-01T09:00:00-05:00",
+    total_price: str = "100.00",
+    current_total_price: str | None = None,
+    financial_status: str = "paid",
+    cancelled_at: str | None = None,
+    email: str = "buyer@example.com",
+    customer_updated_at: str | None = None,
+) -> dict[str, Any]:
+    """Shopify's sample order, with the fields a test cares about replaced."""
+    payload = fixture("orders_create")
+    payload.update(
+        id=order_id,
+        updated_at=updated_at,
+        created_at=created_at,
+        total_price=total_price,
+        current_total_price=current_total_price or total_price,
+        financial_status=financial_status,
+        cancelled_at=cancelled_at,
+        email=email,
+    )
+    if customer_id is None:
+        payload["customer"] = None
+    else:
+        payload["customer"]["id"] = customer_id
+        payload["customer"]["updated_at"] = customer_updated_at
+    return payload
+
+
+def customer(
+    customer_id: int,
+    *,
+    updated_at: str | None = "2026-01-01T10:00:00-05:00",
+    email: str = "bob@biller.com",
+    first_name: str | None = "Bob",
+    last_name: str | None = "Biller",
+    tags: str | None = None,
+) -> dict[str, Any]:
+    payload = fixture("customers_create")
+    payload.update(
+        id=customer_id,
+        updated_at=updated_at,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+    )
+    if tags is not None:
+        payload["tags"] = tags
+    return payload
+
+
+async def post(
+    client: httpx.AsyncClient, topic: str, payload: dict[str, Any] | bytes, **options: Any
+) -> httpx.Response:
+    """POST a correctly signed delivery of `payload` (options: see headers())."""
+    body = encode(payload)
+    return await client.post(
+        "/webhooks/shopify", content=body, headers=headers(topic, body, **options)
+    )
