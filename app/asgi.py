@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request, Response
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from app.config import Settings, load_settings
 from app.db.database import Database
 from app.db.engine import create_engine
+from app.operations.admin import AdminController
 from app.operations.health import health, ready
 from app.operations.logs import configure_logging
+from app.operations.metrics import metrics_endpoint
 from app.webhooks.controller import receive_webhook
+
+log = logging.getLogger("app")
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -37,12 +45,34 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await database.stop()
 
     app = Litestar(
-        route_handlers=[receive_webhook, health, ready],
+        route_handlers=[receive_webhook, health, ready, metrics_endpoint, AdminController],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(title="shopify-ingest", version="0.1.0", path="/schema"),
+        exception_handlers={HTTP_500_INTERNAL_SERVER_ERROR: internal_error},
+        # Logging is ours (app.operations.logs): one JSON format for everything.
+        logging_config=None,
+        openapi_config=OpenAPIConfig(
+            title="shopify-ingest",
+            version="0.1.0",
+            path="/schema",
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
+            ),
+        ),
     )
     app.state.database = database
     app.state.settings = settings
-    app.state.shopify_secrets = settings.shopify_secrets
     return app
+
+
+def internal_error(request: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
+    """An unexpected error: logged with its traceback, answered 500 without details."""
+    log.error(
+        "unhandled error",
+        exc_info=error,
+        extra={"fields": {"path": request.url.path, "method": request.method}},
+    )
+    return Response(
+        {"status_code": HTTP_500_INTERNAL_SERVER_ERROR, "detail": "Internal Server Error"},
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+    )

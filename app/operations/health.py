@@ -10,6 +10,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from app.db.database import Database, DatabaseUnavailable
 from app.db.migrations import pending_migration_ids
+from app.state import database_of
 
 READINESS_TIMEOUT = 1.0
 
@@ -26,8 +27,7 @@ def health() -> dict[str, str]:
     tags=["health"],
 )
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
-    database: Database = request.app.state.database
-    problem = await readiness_problem(database)
+    problem = await readiness_problem(database_of(request))
     if problem is None:
         return Response({"status": "ready"}, status_code=HTTP_200_OK)
     return Response(

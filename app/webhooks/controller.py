@@ -15,11 +15,13 @@ from litestar.exceptions import HTTPException
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_401_UNAUTHORIZED,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
 from app.db.database import Database, DatabaseUnavailable
 from app.operations.observability import DeliveryReport, report_delivery
+from app.state import database_of, settings_of
 from app.webhooks.delivery import BadDelivery, Delivery, header, parse_delivery, signature_is_valid
 from app.webhooks.handlers import Outcome
 from app.webhooks.ingest import ingest
@@ -40,21 +42,31 @@ RETRY_AFTER_SECONDS = "5"
     tags=["webhooks"],
 )
 async def receive_webhook(request: Request[Any, Any, Any]) -> dict[str, str]:
-    started = time.perf_counter()
-    report = DeliveryReport(started=started)
+    report = DeliveryReport(started=time.perf_counter())
     try:
-        body = await request.body()
-        if not signature_is_valid(body, header(request.headers, "hmac-sha256"), _secrets(request)):
+        body = await _body(request, report)
+        if not signature_is_valid(
+            body, header(request.headers, "hmac-sha256"), settings_of(request).shopify_secrets
+        ):
             report.outcome = "rejected_signature"
             raise HTTPException(
                 status_code=HTTP_401_UNAUTHORIZED, detail="invalid or missing HMAC signature"
             )
         delivery = _parse(request, body, report)
-        outcome = await _ingest(_database(request), delivery, report)
+        outcome = await _ingest(database_of(request), delivery, report)
         report.outcome = outcome.value
         return {"status": outcome.value, "webhook_id": delivery.webhook_id}
     finally:
-        report_delivery(report)
+        report_delivery(report, database_of(request))
+
+
+async def _body(request: Request[Any, Any, Any], report: DeliveryReport) -> bytes:
+    try:
+        return await request.body()
+    except HTTPException as error:
+        if error.status_code == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
+            report.outcome = "rejected_too_large"
+        raise
 
 
 def _parse(request: Request[Any, Any, Any], body: bytes, report: DeliveryReport) -> Delivery:
@@ -80,13 +92,3 @@ async def _ingest(database: Database, delivery: Delivery, report: DeliveryReport
             detail="the database is unavailable; nothing was recorded, retry later",
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         ) from None
-
-
-def _secrets(request: Request[Any, Any, Any]) -> tuple[bytes, ...]:
-    secrets: tuple[bytes, ...] = request.app.state.shopify_secrets
-    return secrets
-
-
-def _database(request: Request[Any, Any, Any]) -> Database:
-    database: Database = request.app.state.database
-    return database

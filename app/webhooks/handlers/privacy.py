@@ -52,34 +52,44 @@ _decoder = msgspec.json.Decoder(float_hook=Decimal)
 _encoder = msgspec.json.Encoder(decimal_format="number")
 
 
-def scrub(document: Any, known_values: Iterable[str] = (), personal: bool = False) -> Any:
-    """A copy of a JSON document with personal data replaced by null.
+def scrub(document: Any, known_values: Iterable[str] = ()) -> Any:
+    """A copy of a decoded JSON document with personal data replaced by null.
 
     Personal fields are cleared wherever they appear; so is any string that
     contains one of `known_values` (the customer's email, phone or name), which
     catches them in free text and in payload shapes this service does not know.
     """
-    needles = tuple(value.lower() for value in known_values if value)
-    return _scrub(document, needles, personal)
-
-
-def _scrub(value: Any, needles: tuple[str, ...], personal: bool) -> Any:
-    if isinstance(value, dict):
-        return {
-            key: None
-            if key in PERSONAL_FIELDS or (personal and key == "name")
-            else _scrub(item, needles, key in PERSONAL_OBJECTS)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [_scrub(item, needles, personal) for item in value]
-    if isinstance(value, str) and any(needle in value.lower() for needle in needles):
-        return None
-    return value
+    copy = _decoder.decode(_encoder.encode(document))
+    _scrub_in_place(copy, known_values)
+    return copy
 
 
 def scrub_text(payload: str, known_values: Iterable[str] = ()) -> str:
-    return _encoder.encode(scrub(_decoder.decode(payload), known_values)).decode()
+    """scrub() for JSON text."""
+    document = _decoder.decode(payload)
+    _scrub_in_place(document, known_values)
+    return _encoder.encode(document).decode()
+
+
+def _scrub_in_place(document: Any, known_values: Iterable[str]) -> None:
+    # An explicit stack rather than recursion: any depth the decoder accepts works.
+    needles = tuple(value.lower() for value in known_values if value)
+    root = [document]
+    # (container, key or index, whether the value sits in a personal object)
+    pending: list[tuple[Any, Any, bool]] = [(root, 0, False)]
+    while pending:
+        container, key, personal = pending.pop()
+        value = container[key]
+        if isinstance(value, dict):
+            for field, item in value.items():
+                if field in PERSONAL_FIELDS or (personal and field == "name"):
+                    value[field] = None
+                elif isinstance(item, dict | list | str):
+                    pending.append((value, field, field in PERSONAL_OBJECTS))
+        elif isinstance(value, list):
+            pending.extend((value, index, personal) for index in range(len(value)))
+        elif isinstance(value, str) and any(needle in value.lower() for needle in needles):
+            container[key] = None
 
 
 async def scrub_ledger_rows(
@@ -117,14 +127,15 @@ async def erase_order_emails(tx: Transaction, shop_id: str, order_ids: Iterable[
 
 # --- customers/redact -------------------------------------------------------
 
-# Ledger rows about the customer or the orders: customers/* and orders/* carry
-# the subject's id at the top; orders and the privacy topics nest the customer.
-# Both expressions are indexed (see migrations).
-_LEDGER_ABOUT = """
-SELECT id, payload::text AS payload FROM webhook_events
-WHERE shop_id = $1 AND payload IS NOT NULL
-  AND ((payload ->> 'id') = ANY($2::text[]) OR (payload -> 'customer' ->> 'id') = $3)
-"""
+# Ledger rows about a customer ($2) or their orders ($3) in a shop ($1):
+# customers/* and orders/* carry the subject's id at the top; orders and the
+# privacy topics nest the customer. Both expressions are indexed (see migrations).
+LEDGER_ABOUT_CUSTOMER = """
+shop_id = $1 AND (
+    (payload -> 'customer' ->> 'id') = $2
+    OR ((payload ->> 'id') = $2 AND topic LIKE 'customers/%')
+    OR ((payload ->> 'id') = ANY($3::text[]) AND topic LIKE 'orders/%')
+)"""
 
 _ERASE_CUSTOMER = """
 INSERT INTO customers AS c (shop_id, shopify_id, redacted_at, order_count, total_spent)
@@ -168,9 +179,15 @@ async def _redact_customer(
         [str(order_id) for order_id in payload.orders_to_redact],
         customer_uuid,
     )
-    subject_ids = [customer_id, *(row["shopify_id"] for row in order_ids)]
-    subject_ids += [str(order_id) for order_id in payload.orders_to_redact]
-    rows = await tx.fetch(_LEDGER_ABOUT, shop_id, subject_ids, customer_id)
+    orders = {row["shopify_id"] for row in order_ids}
+    orders |= {str(order_id) for order_id in payload.orders_to_redact}
+    rows = await tx.fetch(
+        "SELECT id, payload::text AS payload FROM webhook_events"  # noqa: S608
+        f" WHERE payload IS NOT NULL AND {LEDGER_ABOUT_CUSTOMER}",
+        shop_id,
+        customer_id,
+        sorted(orders),
+    )
     await _store_scrubbed(tx, rows, tuple(value for value in known if value))
     await _remember_shopify_shop_id(tx, shop_id, payload.shop_id)
     return Outcome.processed

@@ -1,0 +1,183 @@
+"""The admin API: the ledger, replay, and a customer's data export.
+
+Protected by `Authorization: Bearer <ADMIN_TOKEN>`. Without ADMIN_TOKEN the
+endpoints are off and answer 403 saying how to turn them on.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.connection import ASGIConnection
+from litestar.exceptions import (
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.handlers import BaseRouteHandler
+from litestar.openapi.spec import Example
+from litestar.params import Body, Parameter
+
+from app.db.enums import DeliveryStatus
+from app.operations.events import MAX_LIST_LIMIT, EventFilter, InvalidCursor, get_event, list_events
+from app.operations.export import export_customer
+from app.operations.replay import DEFAULT_REPLAY_LIMIT, MAX_REPLAY_LIMIT, replay_deliveries
+from app.state import database_of, settings_of
+
+
+def admin_only(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    token = settings_of(connection).admin_token
+    if not token:
+        raise PermissionDeniedException("the admin API is disabled: set ADMIN_TOKEN to enable it")
+    scheme, _, supplied = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(supplied.encode(), token.encode()):
+        raise NotAuthorizedException(
+            "missing or wrong admin token: send Authorization: Bearer <ADMIN_TOKEN>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+class ReplayRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Which stored deliveries to replay: explicit ids or webhook ids, or a filter."""
+
+    ids: list[UUID] = []
+    webhook_ids: list[str] = []
+    shop: str | None = None
+    topic: str | None = None
+    status: DeliveryStatus | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    dry_run: bool = False
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_REPLAY_LIMIT)] = DEFAULT_REPLAY_LIMIT
+    cursor: str | None = None
+
+    def selection(self) -> EventFilter:
+        return EventFilter(
+            shop=self.shop,
+            topic=self.topic,
+            status=self.status,
+            since=self.since,
+            until=self.until,
+            webhook_ids=self.webhook_ids,
+            ids=self.ids,
+        )
+
+
+REPLAY_EXAMPLE = Example(
+    summary="Replay the failed deliveries of one shop",
+    value={"shop": "example.myshopify.com", "status": "failed", "limit": 1000},
+)
+EVENT_EXAMPLE = {
+    "id": "5b0f3c1e-8a0e-4f5e-9d4b-3f1a2b3c4d5e",
+    "shop_id": "example.myshopify.com",
+    "webhook_id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+    "topic": "orders/create",
+    "status": "processed",
+    "attempts": 1,
+    "last_error": None,
+}
+
+
+class AdminController(Controller):
+    guards = (admin_only,)
+    tags = ("admin",)
+    security = ({"bearer": []},)
+
+    @get(
+        "/events",
+        summary="List recorded deliveries, newest first",
+        description="Keyset pagination: pass `next_cursor` back as `cursor` for the next page.",
+    )
+    async def events(
+        self,
+        request: Request[Any, Any, Any],
+        shop: str | None = None,
+        topic: str | None = None,
+        status: DeliveryStatus | None = None,
+        since: Annotated[datetime | None, Parameter(description="received at or after")] = None,
+        until: Annotated[datetime | None, Parameter(description="received before")] = None,
+        webhook_id: str | None = None,
+        event_id: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=MAX_LIST_LIMIT)] = 100,
+        cursor: str | None = None,
+        include_payload: bool = False,
+    ) -> dict[str, Any]:
+        where = EventFilter(
+            shop=shop,
+            topic=topic,
+            status=status,
+            since=since,
+            until=until,
+            webhook_ids=[webhook_id] if webhook_id else [],
+            event_id=event_id,
+        )
+        async with database_of(request).connection() as connection:
+            try:
+                page = await list_events(
+                    connection, where, limit=limit, cursor=cursor, with_payload=include_payload
+                )
+            except InvalidCursor as error:
+                raise ValidationException(str(error)) from None
+        return {"events": page.events, "next_cursor": page.next_cursor}
+
+    @get("/events/{event_id:uuid}", summary="One recorded delivery, with its payload")
+    async def event(self, request: Request[Any, Any, Any], event_id: UUID) -> dict[str, Any]:
+        async with database_of(request).connection() as connection:
+            event = await get_event(connection, event_id)
+        if event is None:
+            raise NotFoundException(f"no recorded delivery with id {event_id}")
+        return event
+
+    @post(
+        "/replay",
+        status_code=200,
+        summary="Replay stored deliveries through the live handlers",
+        description=(
+            "Applies the selected deliveries in triggered_at order (then received_at), each "
+            "in its own transaction, and answers counts and the ids that failed. `dry_run` "
+            "only reports what would be replayed. At most `limit` per call; pass `next_cursor` "
+            "back as `cursor` to continue. Payloads always come from the ledger."
+        ),
+    )
+    async def replay(
+        self,
+        request: Request[Any, Any, Any],
+        data: Annotated[ReplayRequest, Body(examples=[REPLAY_EXAMPLE])],
+    ) -> dict[str, Any]:
+        selection = data.selection()
+        if selection.matches_everything():
+            raise ValidationException(
+                "say which deliveries to replay: ids, webhook_ids, or a filter "
+                "(shop, topic, status, since, until)"
+            )
+        try:
+            report = await replay_deliveries(
+                database_of(request),
+                selection,
+                limit=data.limit,
+                cursor=data.cursor,
+                dry_run=data.dry_run,
+            )
+        except InvalidCursor as error:
+            raise ValidationException(str(error)) from None
+        return asdict(report)
+
+    @get(
+        "/shops/{shop:str}/customers/{shopify_id:str}/export",
+        summary="Everything held about one customer (answers customers/data_request)",
+    )
+    async def export(
+        self, request: Request[Any, Any, Any], shop: str, shopify_id: str
+    ) -> dict[str, Any]:
+        async with database_of(request).connection() as connection:
+            document = await export_customer(connection, shop.lower(), shopify_id)
+        if document is None:
+            raise NotFoundException(f"nothing is held about customer {shopify_id} of {shop}")
+        return document
