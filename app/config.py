@@ -78,7 +78,7 @@ class _Reader:
         return self.parsed(name, default, _positive(int), "a positive whole number")
 
     def positive_seconds(self, name: str, default: float) -> float:
-        return self.parsed(name, default, _positive(float), "a positive number of seconds")
+        return self.parsed(name, default, _seconds, "a number of seconds above 0 and below 1 day")
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = (self.text(name) or default).upper()
@@ -96,6 +96,14 @@ def _positive(parse: Callable[[str], T]) -> Callable[[str], T]:
         return value
 
     return parse_positive
+
+
+def _seconds(raw: str) -> float:
+    # Finite and below a day: the value becomes PostgreSQL's statement_timeout in ms.
+    seconds = float(raw)
+    if not 0 < seconds < 86400:
+        raise ValueError(raw)
+    return seconds
 
 
 def _check_database_url(url: str | None, problems: list[str]) -> None:

@@ -140,7 +140,7 @@ def decode(body: bytes | str, model: type[T]) -> T:
         return msgspec.json.decode(body, type=model)
     except msgspec.ValidationError as error:
         raise PayloadError(str(error)) from None
-    except (msgspec.DecodeError, RecursionError) as error:
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as error:
         raise BadDelivery(f"body is not valid JSON: {error}") from None
 
 
