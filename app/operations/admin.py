@@ -28,6 +28,12 @@ from litestar.params import Body, Parameter
 from app.db.enums import DeliveryStatus
 from app.operations.events import MAX_LIST_LIMIT, EventFilter, InvalidCursor, get_event, list_events
 from app.operations.export import export_customer
+from app.operations.openapi import (
+    EVENT_RESPONSES,
+    EVENTS_RESPONSES,
+    EXPORT_RESPONSES,
+    REPLAY_RESPONSES,
+)
 from app.operations.replay import DEFAULT_REPLAY_LIMIT, MAX_REPLAY_LIMIT, replay_deliveries
 from app.state import database_of, settings_of
 
@@ -74,15 +80,6 @@ REPLAY_EXAMPLE = Example(
     summary="Replay the failed deliveries of one shop",
     value={"shop": "example.myshopify.com", "status": "failed", "limit": 1000},
 )
-EVENT_EXAMPLE = {
-    "id": "5b0f3c1e-8a0e-4f5e-9d4b-3f1a2b3c4d5e",
-    "shop_id": "example.myshopify.com",
-    "webhook_id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
-    "topic": "orders/create",
-    "status": "processed",
-    "attempts": 1,
-    "last_error": None,
-}
 
 
 class AdminController(Controller):
@@ -94,6 +91,7 @@ class AdminController(Controller):
         "/events",
         summary="List recorded deliveries, newest first",
         description="Keyset pagination: pass `next_cursor` back as `cursor` for the next page.",
+        responses=EVENTS_RESPONSES,
     )
     async def events(
         self,
@@ -127,7 +125,11 @@ class AdminController(Controller):
                 raise ValidationException(str(error)) from None
         return {"events": page.events, "next_cursor": page.next_cursor}
 
-    @get("/events/{event_id:uuid}", summary="One recorded delivery, with its payload")
+    @get(
+        "/events/{event_id:uuid}",
+        summary="One recorded delivery, with its payload",
+        responses=EVENT_RESPONSES,
+    )
     async def event(self, request: Request[Any, Any, Any], event_id: UUID) -> dict[str, Any]:
         async with database_of(request).connection() as connection:
             event = await get_event(connection, event_id)
@@ -145,6 +147,7 @@ class AdminController(Controller):
             "only reports what would be replayed. At most `limit` per call; pass `next_cursor` "
             "back as `cursor` to continue. Payloads always come from the ledger."
         ),
+        responses=REPLAY_RESPONSES,
     )
     async def replay(
         self,
@@ -172,6 +175,7 @@ class AdminController(Controller):
     @get(
         "/shops/{shop:str}/customers/{shopify_id:str}/export",
         summary="Everything held about one customer (answers customers/data_request)",
+        responses=EXPORT_RESPONSES,
     )
     async def export(
         self, request: Request[Any, Any, Any], shop: str, shopify_id: str

@@ -10,12 +10,19 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from app.db.database import Database, DatabaseUnavailable
 from app.db.migrations import pending_migration_ids
+from app.operations.openapi import HEALTH_RESPONSES, READY_RESPONSES
 from app.state import database_of
 
 READINESS_TIMEOUT = 1.0
 
 
-@get("/health", summary="Liveness: the process answers", tags=["health"], sync_to_thread=False)
+@get(
+    "/health",
+    summary="Liveness: the process answers",
+    tags=["health"],
+    sync_to_thread=False,
+    responses=HEALTH_RESPONSES,
+)
 def health() -> dict[str, str]:
     """Never touches the database, so a database outage does not get the service restarted."""
     return {"status": "ok"}
@@ -25,6 +32,7 @@ def health() -> dict[str, str]:
     "/health/ready",
     summary="Readiness: the database answers and the schema is current",
     tags=["health"],
+    responses=READY_RESPONSES,
 )
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     problem = await readiness_problem(database_of(request))

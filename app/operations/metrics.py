@@ -24,6 +24,7 @@ from prometheus_client import (
 )
 
 from app.db.database import Database
+from app.operations.openapi import METRICS_RESPONSES
 from app.state import database_of
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -69,6 +70,12 @@ def render(database: Database) -> bytes:
     return generate_latest(REGISTRY)
 
 
-@get("/metrics", summary="Prometheus metrics", tags=["operations"], media_type=CONTENT_TYPE)
+@get(
+    "/metrics",
+    summary="Prometheus metrics",
+    tags=["operations"],
+    media_type=CONTENT_TYPE,
+    responses=METRICS_RESPONSES,
+)
 async def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
     return Response(render(database_of(request)), media_type=CONTENT_TYPE)
