@@ -23,7 +23,7 @@ from litestar.exceptions import (
 )
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import Example
-from litestar.params import Body, Parameter
+from litestar.params import Body, FromPath, FromQuery, QueryParameter
 
 from app.db.enums import DeliveryStatus
 from app.operations.events import MAX_LIST_LIMIT, EventFilter, InvalidCursor, get_event, list_events
@@ -96,16 +96,18 @@ class AdminController(Controller):
     async def events(
         self,
         request: Request[Any, Any, Any],
-        shop: str | None = None,
-        topic: str | None = None,
-        status: DeliveryStatus | None = None,
-        since: Annotated[datetime | None, Parameter(description="received at or after")] = None,
-        until: Annotated[datetime | None, Parameter(description="received before")] = None,
-        webhook_id: str | None = None,
-        event_id: str | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=MAX_LIST_LIMIT)] = 100,
-        cursor: str | None = None,
-        include_payload: bool = False,
+        shop: FromQuery[str | None] = None,
+        topic: FromQuery[str | None] = None,
+        status: FromQuery[DeliveryStatus | None] = None,
+        since: Annotated[
+            datetime | None, QueryParameter(description="received at or after")
+        ] = None,
+        until: Annotated[datetime | None, QueryParameter(description="received before")] = None,
+        webhook_id: FromQuery[str | None] = None,
+        event_id: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIST_LIMIT)] = 100,
+        cursor: FromQuery[str | None] = None,
+        include_payload: FromQuery[bool] = False,
     ) -> dict[str, Any]:
         where = EventFilter(
             shop=shop,
@@ -130,7 +132,9 @@ class AdminController(Controller):
         summary="One recorded delivery, with its payload",
         responses=EVENT_RESPONSES,
     )
-    async def event(self, request: Request[Any, Any, Any], event_id: UUID) -> dict[str, Any]:
+    async def event(
+        self, request: Request[Any, Any, Any], event_id: FromPath[UUID]
+    ) -> dict[str, Any]:
         async with database_of(request).connection() as connection:
             event = await get_event(connection, event_id)
         if event is None:
@@ -178,7 +182,7 @@ class AdminController(Controller):
         responses=EXPORT_RESPONSES,
     )
     async def export(
-        self, request: Request[Any, Any, Any], shop: str, shopify_id: str
+        self, request: Request[Any, Any, Any], shop: FromPath[str], shopify_id: FromPath[str]
     ) -> dict[str, Any]:
         async with database_of(request).connection() as connection:
             document = await export_customer(connection, shop.lower(), shopify_id)

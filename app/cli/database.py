@@ -1,0 +1,68 @@
+"""The database a command works on: DATABASE_URL, or the embedded development server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+from app.config import Settings
+from app.db.database import Database
+from app.db.embedded import embedded_postgres
+from app.db.engine import create_engine
+from app.db.enums import DeliveryStatus
+from app.operations.events import EventFilter
+
+
+@contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """DATABASE_URL, or a migrated embedded PostgreSQL when it is not set.
+
+    The URL is also put into the environment, where piccolo_conf.py and the
+    server's worker processes read it.
+    """
+    if settings.database_url:
+        yield settings.database_url
+        return
+    with embedded_postgres(settings.data_dir) as url:
+        os.environ["DATABASE_URL"] = url
+        apply_migrations()
+        yield url
+
+
+def apply_migrations() -> None:
+    from app.db.migrations import apply_migrations
+
+    asyncio.run(apply_migrations())
+
+
+@asynccontextmanager
+async def started_database(settings: Settings, url: str) -> AsyncIterator[Database]:
+    """A small pool for one command; statements may take longer than in the service."""
+    database = Database(
+        create_engine(url, settings.db_connect_timeout),
+        pool_size=2,
+        acquire_timeout=settings.db_connect_timeout + settings.db_acquire_timeout,
+        statement_timeout=max(settings.db_statement_timeout, 60.0),
+    )
+    await database.start()
+    try:
+        yield database
+    finally:
+        await database.stop()
+
+
+def event_filter(args: argparse.Namespace) -> EventFilter:
+    """The ledger filter given by the --shop, --topic, ... options."""
+    return EventFilter(
+        shop=args.shop,
+        topic=args.topic,
+        status=DeliveryStatus(args.status) if args.status else None,
+        since=args.since,
+        until=args.until,
+        webhook_ids=args.webhook_ids,
+        event_id=getattr(args, "event_id", None),
+        ids=getattr(args, "ids", []),
+    )

@@ -1,0 +1,45 @@
+"""`python -m app events`: recorded deliveries, newest first, as a table."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import datetime
+from typing import Any, TextIO
+
+from app.cli.database import database_url, event_filter, started_database
+from app.config import Settings
+from app.operations.events import EventFilter, list_events
+
+COLUMNS = ("received_at", "shop_id", "topic", "status", "attempts", "webhook_id", "last_error")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    with database_url(settings) as url:
+        rows = asyncio.run(_events(settings, url, event_filter(args), args.limit))
+    _print_table(rows, sys.stdout)
+    return 0
+
+
+async def _events(
+    settings: Settings, url: str, where: EventFilter, limit: int
+) -> list[dict[str, Any]]:
+    async with started_database(settings, url) as database, database.connection() as connection:
+        page = await list_events(connection, where, limit=limit)
+    return page.events
+
+
+def _print_table(rows: list[dict[str, Any]], out: TextIO) -> None:
+    cells = [[_cell(row[column]) for column in COLUMNS] for row in rows]
+    widths = [max([len(name), *(len(line[i]) for line in cells)]) for i, name in enumerate(COLUMNS)]
+    for line in [list(COLUMNS), *cells]:
+        out.write("  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True)))
+        out.write("\n")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    text = "" if value is None else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
