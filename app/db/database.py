@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -191,7 +191,7 @@ class Database:
             if _interrupted(error):
                 # Releasing a connection whose query was interrupted waits for the
                 # server; a stuck server would hang us, so close it instead.
-                connection.terminate()
+                _terminate(connection)
             if is_unavailable(error):
                 raise DatabaseUnavailable(f"database unavailable: {_describe(error)}") from error
             raise
@@ -250,6 +250,16 @@ class Database:
             f"SET LOCAL statement_timeout = {timeout_ms};"
             f"SET LOCAL lock_timeout = {timeout_ms};" + locks.sql()
         )
+
+
+def _terminate(connection: Connection) -> None:
+    # Fix: when the server drops the connection (shutdown, crash), asyncpg
+    # detaches it from its pool proxy, and terminate() on the proxy raises
+    # InterfaceError ("released back to the pool"). That error replaced the
+    # DatabaseUnavailable below and the delivery got 500 instead of 503.
+    # A detached connection is closed already: nothing is left to terminate.
+    with suppress(asyncpg.InterfaceError):
+        connection.terminate()
 
 
 def _interrupted(error: BaseException) -> bool:

@@ -56,10 +56,15 @@ class EmbeddedServer:
         return user
 
     def start(self) -> str:
-        """Initialise the data directory if needed, start the server, return its URL."""
+        """Initialise the data directory if needed, start the server, return its URL.
+
+        Also starts it again after stop(): the library keeps one handle per data
+        directory, and get_server() returns that handle without checking it.
+        """
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         log.info("starting the embedded PostgreSQL", extra={"fields": {"pgdata": str(self.pgdata)}})
         self._server = self.library.get_server(self.pgdata, cleanup_mode=None)
+        self._server.ensure_postgres_running()
         return self.url
 
     def pg_ctl(self, *args: str) -> None:

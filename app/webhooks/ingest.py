@@ -14,10 +14,11 @@ from uuid import UUID
 
 import asyncpg
 
-from app.db.database import Database
+from app.db.database import Database, DatabaseUnavailable
 from app.db.enums import DeliveryStatus
 from app.webhooks.delivery import BadDelivery, Delivery
 from app.webhooks.handlers import HANDLERS, Handler, Outcome
+from app.webhooks.handlers.base import NeedsLocks
 from app.webhooks.ledger import RECORD_ONLY, Recording
 from app.webhooks.payloads import AnyObject, PayloadError, decode, payload_text
 
@@ -76,12 +77,21 @@ async def replay(database: Database, stored: StoredDelivery) -> Outcome:
 async def _apply(
     database: Database, handler: Handler[Any], recording: Recording, payload: Any
 ) -> Outcome:
+    locks = handler.locks(recording.shop_id, payload)
     try:
-        return await database.run_in_transaction(
-            lambda tx: handler.apply(tx, recording, payload),
-            handler.locks(recording.shop_id, payload),
-            statement_timeout=handler.statement_timeout,
-        )
+        # Fix: a handler may find it needs more locks (an order that moved to
+        # another customer, see orders._recompute_totals); it rolls back and the
+        # delivery runs once more with them. Twice, at most: Shopify waits 5 s.
+        for _ in range(2):
+            try:
+                return await database.run_in_transaction(
+                    lambda tx: handler.apply(tx, recording, payload),
+                    locks,
+                    statement_timeout=handler.statement_timeout,
+                )
+            except NeedsLocks as needs:
+                locks = needs.locks
+        raise DatabaseUnavailable("the delivery's rows kept changing hands; retry later")
     except PAYLOAD_REFUSED as error:
         # The transaction rolled back, handler writes included; keep the delivery.
         return await _record(database, recording, DeliveryStatus.failed, _refusal(error))

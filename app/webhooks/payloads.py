@@ -139,7 +139,19 @@ def decode(body: bytes | str, model: type[T]) -> T:
     try:
         return msgspec.json.decode(body, type=model)
     except msgspec.ValidationError as error:
+        # Fix: msgspec stops at the first value of the wrong type, before it has
+        # read the rest of the body, so a body that is not JSON at all (cut
+        # short, trailing data) was recorded as `failed` instead of refused
+        # with 400. Only JSON of the wrong shape is a payload that cannot be applied.
+        _check_json(body)
         raise PayloadError(str(error)) from None
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as error:
+        raise BadDelivery(f"body is not valid JSON: {error}") from None
+
+
+def _check_json(body: bytes | str) -> None:
+    try:
+        msgspec.json.decode(body)
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as error:
         raise BadDelivery(f"body is not valid JSON: {error}") from None
 

@@ -78,8 +78,13 @@ def order(
     cancelled_at: str | None = None,
     email: str = "buyer@example.com",
     customer_updated_at: str | None = None,
+    customer_fields: dict[str, Any] | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
-    """Shopify's sample order, with the fields a test cares about replaced."""
+    """Shopify's sample order, with the fields a test cares about replaced.
+
+    `fields` replace further top-level keys, `customer_fields` keys of the nested customer.
+    """
     payload = fixture("orders_create")
     payload.update(
         id=order_id,
@@ -96,6 +101,8 @@ def order(
     else:
         payload["customer"]["id"] = customer_id
         payload["customer"]["updated_at"] = customer_updated_at
+        payload["customer"].update(customer_fields or {})
+    payload.update(fields)
     return payload
 
 
@@ -107,7 +114,9 @@ def customer(
     first_name: str | None = "Bob",
     last_name: str | None = "Biller",
     tags: str | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
+    """Shopify's sample customer (no `tags` key unless given); `fields` replace further keys."""
     payload = fixture("customers_create")
     payload.update(
         id=customer_id,
@@ -118,7 +127,57 @@ def customer(
     )
     if tags is not None:
         payload["tags"] = tags
+    payload.update(fields)
     return payload
+
+
+def deleted(resource_id: int) -> dict[str, Any]:
+    """The body of orders/delete (customers/delete adds a few keys that change nothing)."""
+    return {"id": resource_id}
+
+
+def customer_deleted(customer_id: int) -> dict[str, Any]:
+    payload = fixture("customers_delete")
+    payload.update(id=customer_id, admin_graphql_api_id=f"gid://shopify/Customer/{customer_id}")
+    return payload
+
+
+def customers_redact(
+    customer_id: int,
+    *,
+    email: str | None = "john@example.com",
+    phone: str | None = "555-625-1199",
+    orders_to_redact: list[int] | None = None,
+    shop: str = SHOP,
+) -> dict[str, Any]:
+    payload = fixture("customers_redact")
+    payload.update(shop_domain=shop, orders_to_redact=orders_to_redact or [])
+    payload["customer"] = {"id": customer_id, "email": email, "phone": phone}
+    return payload
+
+
+def data_request(
+    customer_id: int, orders: list[int] | None = None, shop: str = SHOP
+) -> dict[str, Any]:
+    payload = fixture("customers_data_request")
+    payload["shop_domain"] = shop
+    payload["customer"]["id"] = customer_id
+    if orders is not None:
+        payload["orders_requested"] = orders
+    return payload
+
+
+def shop_redact(shop: str = SHOP) -> dict[str, Any]:
+    payload = fixture("shop_redact")
+    payload["shop_domain"] = shop
+    return payload
+
+
+async def post_raw(
+    client: httpx.AsyncClient, body: bytes, headers: dict[str, str]
+) -> httpx.Response:
+    """POST `body` with exactly these headers (for malformed deliveries)."""
+    return await client.post("/webhooks/shopify", content=body, headers=headers)
 
 
 async def post(

@@ -48,6 +48,19 @@ class Handler(Generic[P]):
     statement_timeout: float | None = None
 
 
+class NeedsLocks(Exception):
+    """The delivery turned out to need more locks than `Handler.locks` gave it.
+
+    Raised inside the handler's transaction, which rolls back; ingest runs the
+    delivery again with `locks` taken when the transaction begins, in the
+    global order (see delivery_locks).
+    """
+
+    def __init__(self, locks: Locks) -> None:
+        super().__init__("the delivery needs more locks")
+        self.locks = locks
+
+
 def recorded_outcome(row: asyncpg.Record | None) -> Outcome:
     """The outcome of a handler statement, from the `ledger_id` and `applied` it selects.
 

@@ -86,6 +86,13 @@ def customer_values(customer: CustomerPayload | None) -> dict[str, Any]:
     }
 
 
+def personal_values(customer: CustomerPayload | None) -> list[str]:
+    """The customer's email, phone and name as a payload carries them (for scrubbing)."""
+    if customer is None:
+        return []
+    return [value for value in (customer.email, customer.phone, customer.name) if value]
+
+
 _CUSTOMER_PARAMETERS = (
     "customer_shopify_id",
     "customer_email",
@@ -106,7 +113,12 @@ async def _upsert(tx: Transaction, recording: Recording, customer: CustomerPaylo
     row = await tx.fetchrow(statement.text, *recording.args(statement, **customer_values(customer)))
     outcome = recorded_outcome(row)
     if row is not None and row["redacted"] and outcome is not Outcome.duplicate:
-        await privacy.scrub_ledger_rows(tx, recording.shop_id, [row["ledger_id"]])
+        # Fix: pass the payload's own email, phone and name as known values, so
+        # free text repeating them (a `note`) is scrubbed as customers/redact
+        # scrubs it; personal fields alone left it in the ledger.
+        await privacy.scrub_ledger_rows(
+            tx, recording.shop_id, [row["ledger_id"]], personal_values(customer)
+        )
     return outcome
 
 

@@ -18,12 +18,18 @@ from app.db.database import Locks, Transaction, uuid_list
 from app.webhooks.handlers import privacy
 from app.webhooks.handlers.base import (
     Handler,
+    NeedsLocks,
     Outcome,
     customer_lock,
     delivery_locks,
     recorded_outcome,
 )
-from app.webhooks.handlers.customers import CUSTOMER_REDACTED, UPSERT_CUSTOMER, customer_values
+from app.webhooks.handlers.customers import (
+    CUSTOMER_REDACTED,
+    UPSERT_CUSTOMER,
+    customer_values,
+    personal_values,
+)
 from app.webhooks.ledger import Recording
 from app.webhooks.payloads import DeletedPayload, OrderPayload
 
@@ -132,7 +138,9 @@ WHERE c.id = t.id
 """  # noqa: S608
 
 
-def _recompute_totals(tx: Transaction, shop_id: str, row: asyncpg.Record) -> None:
+async def _recompute_totals(
+    tx: Transaction, shop_id: str, row: asyncpg.Record, order: OrderPayload | None = None
+) -> None:
     """Queue the totals of the order's customer, and of its previous customer if it moved."""
     customers = {row.get("customer_id"), row["previous_customer_id"]} - {None}
     if not customers:
@@ -143,7 +151,24 @@ def _recompute_totals(tx: Transaction, shop_id: str, row: asyncpg.Record) -> Non
     ):
         # This delivery did not lock the order's previous customer (the payload
         # does not name it). Lock it now, before its totals are read.
-        tx.run_before_commit(Locks(exclusive=[customer_lock(shop_id, moved_from)]).sql())
+        if row.get("customer_id") is None or order is None or order.customer is None:
+            # No customer lock held (delete, or the order became a guest order):
+            # waiting for this one cannot close a cycle.
+            tx.run_before_commit(Locks(exclusive=[customer_lock(shop_id, moved_from)]).sql())
+        elif not await tx.fetchval(
+            "SELECT pg_try_advisory_xact_lock($1)", customer_lock(shop_id, moved_from)
+        ):
+            # Fix: the order moved between two customers and this delivery holds
+            # the new customer's lock. Waiting here for the old one, outside the
+            # global lock order, deadlocked with a move the other way (each
+            # holding one customer, waiting for the other) until lock_timeout
+            # answered 503. Take it only if free; otherwise run the delivery
+            # again with both customers locked at BEGIN, in order.
+            raise NeedsLocks(
+                delivery_locks(
+                    shop_id, orders=[order.id], customers=[order.customer.id, moved_from]
+                )
+            )
     tx.run_before_commit(recompute_totals_sql(customers))
 
 
@@ -180,10 +205,14 @@ async def _upsert(tx: Transaction, recording: Recording, order: OrderPayload) ->
     if row is None or outcome is Outcome.duplicate:
         return outcome
     if row["applied"]:
-        _recompute_totals(tx, recording.shop_id, row)
+        await _recompute_totals(tx, recording.shop_id, row, order)
     if row["redacted"]:
         # A late delivery about a customer who has since been redacted.
-        await privacy.scrub_ledger_rows(tx, recording.shop_id, [row["ledger_id"]])
+        # Fix: the payload's own email, phone and name are known values, so free
+        # text repeating them (the order `note`) is scrubbed too, as
+        # customers/redact does; personal fields alone left it in the ledger.
+        known = [value for value in [order.email, *personal_values(order.customer)] if value]
+        await privacy.scrub_ledger_rows(tx, recording.shop_id, [row["ledger_id"]], known)
         await privacy.erase_order_emails(tx, recording.shop_id, [order.id])
     return outcome
 
@@ -195,7 +224,7 @@ async def _delete(tx: Transaction, recording: Recording, order: DeletedPayload) 
     )
     outcome = recorded_outcome(row)
     if row is not None and outcome is Outcome.processed:
-        _recompute_totals(tx, recording.shop_id, row)
+        await _recompute_totals(tx, recording.shop_id, row)
     return outcome
 
 

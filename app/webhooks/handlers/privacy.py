@@ -170,6 +170,10 @@ async def _redact_customer(
     known = {payload.customer.email, payload.customer.phone}
     if stored is not None:
         known |= {stored["email"], stored["name"], stored["phone"]}
+    # Email and phone identify the customer in any payload; a name does not.
+    identifiers = {payload.customer.email, payload.customer.phone}
+    if stored is not None:
+        identifiers |= {stored["email"], stored["phone"]}
     customer_uuid = await tx.fetchval(_ERASE_CUSTOMER, shop_id, customer_id)
     order_ids = await tx.fetch(
         "UPDATE orders SET email = NULL"
@@ -181,12 +185,22 @@ async def _redact_customer(
     )
     orders = {row["shopify_id"] for row in order_ids}
     orders |= {str(order_id) for order_id in payload.orders_to_redact}
+    # Rows of shapes this service does not know (topics without a handler, or
+    # payloads that failed) are not found by id: fulfillments/create names the
+    # order as `order_id`, with the customer's email and address. Those that
+    # mention the customer's email or phone are scrubbed too. Only ignored and
+    # failed rows are searched this way: reading every payload of a big shop
+    # would not fit in the delivery's time.
     rows = await tx.fetch(
         "SELECT id, payload::text AS payload FROM webhook_events"  # noqa: S608
-        f" WHERE payload IS NOT NULL AND {LEDGER_ABOUT_CUSTOMER}",
+        f" WHERE payload IS NOT NULL AND ({LEDGER_ABOUT_CUSTOMER}"
+        "   OR (shop_id = $1 AND status IN ('ignored', 'failed')"
+        "       AND EXISTS (SELECT FROM unnest($4::text[]) AS v"
+        "                   WHERE strpos(lower(payload::text), v) > 0)))",
         shop_id,
         customer_id,
         sorted(orders),
+        sorted({value.lower() for value in identifiers if value}),
     )
     await _store_scrubbed(tx, rows, tuple(value for value in known if value))
     await _remember_shopify_shop_id(tx, shop_id, payload.shop_id)
