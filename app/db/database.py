@@ -3,19 +3,14 @@
 Shopify gives a delivery 5 seconds. Every wait here (pool acquire, each
 statement, lock waits) is bounded so that a stuck or unreachable database
 becomes a `DatabaseUnavailable` (answered 503) well inside that budget.
-
-Round trips dominate the cost of a delivery, so a transaction opens with one
-simple-protocol batch (BEGIN, SET LOCAL timeouts, advisory locks) and can close
-with one (parameterless statements queued with `run_before_commit`, then COMMIT).
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
@@ -48,51 +43,12 @@ def is_unavailable(error: BaseException) -> bool:
     return isinstance(error, OSError | TimeoutError | asyncpg.InterfaceError)
 
 
-@dataclass(frozen=True)
-class Locks:
-    """Transaction-scoped advisory locks, taken in the given order when the transaction begins.
-
-    Shared keys come first, then exclusive ones. Callers list keys in one global
-    order (see app.webhooks.handlers.base.delivery_locks), so transactions that
-    need some of the same keys queue rather than deadlock.
-    """
-
-    shared: Sequence[int] = ()
-    exclusive: Sequence[int] = ()
-
-    def sql(self) -> str:
-        calls = [f"pg_advisory_xact_lock_shared({_int(key)})" for key in self.shared]
-        calls += [f"pg_advisory_xact_lock({_int(key)})" for key in dict.fromkeys(self.exclusive)]
-        return f"SELECT {', '.join(calls)};" if calls else ""
-
-
-NO_LOCKS = Locks()
-
-
-def _int(value: int) -> str:
-    # Values are formatted into SQL text only after this check: no injection.
-    if not isinstance(value, int):
-        raise TypeError(f"expected an int, got {type(value).__name__}")
-    return str(value)
-
-
-def uuid_list(ids: Iterable[uuid.UUID]) -> str:
-    """A SQL list of uuid literals, for parameterless statements (see module docstring)."""
-    literals = []
-    for value in ids:
-        if not isinstance(value, uuid.UUID):
-            raise TypeError(f"expected a UUID, got {type(value).__name__}")
-        literals.append(f"'{value}'::uuid")
-    return ", ".join(literals)
-
-
 @dataclass
 class Transaction:
     """An open transaction on one connection, with a deadline for every call."""
 
     connection: Connection
     deadline: float
-    _before_commit: list[str] = field(default_factory=list)
 
     def remaining(self) -> float:
         left = self.deadline - asyncio.get_running_loop().time()
@@ -112,12 +68,8 @@ class Transaction:
     async def execute(self, sql: str, *args: Any) -> str:
         return await self.connection.execute(sql, *args, timeout=self.remaining())
 
-    def run_before_commit(self, sql: str) -> None:
-        """Queue a parameterless statement to run in the same round trip as COMMIT."""
-        self._before_commit.append(sql.strip().rstrip(";") + ";")
-
     async def commit(self) -> None:
-        await self.execute("".join(self._before_commit) + "COMMIT;")
+        await self.execute("COMMIT")
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
@@ -200,18 +152,14 @@ class Database:
 
     @asynccontextmanager
     async def transaction(
-        self,
-        locks: Locks = NO_LOCKS,
-        *,
-        deadline: float | None = None,
-        statement_timeout: float | None = None,
+        self, *, deadline: float | None = None, statement_timeout: float | None = None
     ) -> AsyncIterator[Transaction]:
-        """BEGIN (with timeouts and locks) ... COMMIT, or ROLLBACK on any error."""
+        """BEGIN (with timeouts) ... COMMIT, or ROLLBACK on any error."""
         deadline = deadline or self._deadline(statement_timeout)
         async with self.connection(deadline) as connection:
             transaction = Transaction(connection, deadline)
             try:
-                await transaction.execute(self._begin_sql(locks, statement_timeout))
+                await transaction.execute(self._begin_sql(statement_timeout))
                 yield transaction
                 await transaction.commit()
             except BaseException as error:
@@ -224,7 +172,6 @@ class Database:
     async def run_in_transaction(
         self,
         work: Callable[[Transaction], Awaitable[T]],
-        locks: Locks = NO_LOCKS,
         *,
         statement_timeout: float | None = None,
     ) -> T:
@@ -233,7 +180,7 @@ class Database:
         for attempt in range(1, _RETRY_ATTEMPTS + 1):
             try:
                 async with self.transaction(
-                    locks, deadline=deadline, statement_timeout=statement_timeout
+                    deadline=deadline, statement_timeout=statement_timeout
                 ) as transaction:
                     return await work(transaction)
             except _RETRYABLE as error:
@@ -243,12 +190,12 @@ class Database:
                     ) from error
         raise AssertionError("unreachable")
 
-    def _begin_sql(self, locks: Locks, statement_timeout: float | None) -> str:
+    def _begin_sql(self, statement_timeout: float | None) -> str:
+        # One round trip, in the simple protocol; the value is a number we computed.
         timeout_ms = int((statement_timeout or self.statement_timeout) * 1000)
         return (
-            "BEGIN;"
-            f"SET LOCAL statement_timeout = {timeout_ms};"
-            f"SET LOCAL lock_timeout = {timeout_ms};" + locks.sql()
+            f"BEGIN; SET LOCAL statement_timeout = {timeout_ms};"
+            f" SET LOCAL lock_timeout = {timeout_ms};"
         )
 
 

@@ -1,31 +1,28 @@
-"""SQL text with named parameters, compiled once to asyncpg's numbered ones.
+"""Calls to the database's SQL functions, with named arguments.
 
-The webhook statements are long CTE chains with a dozen parameters; `:name`
-reads better there than `$7`, and lets statements share fragments.
+The delivery functions take a dozen or more arguments; naming them in the call
+(`p_shop => $2`) keeps Python and SQL in step, and a missing value is a KeyError
+rather than an argument in the wrong place.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-# `:name`, but not the second colon of a `::type` cast.
-_PARAMETER = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 
+class SqlFunction:
+    """`SELECT <columns> FROM name(p_a => $1, p_b => $2, ...)` for the given parameter names."""
 
-class Statement:
-    def __init__(self, text: str) -> None:
-        self.names: list[str] = []
-
-        def number(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in self.names:
-                self.names.append(name)
-            return f"${self.names.index(name) + 1}"
-
-        self.text = _PARAMETER.sub(number, text)
+    def __init__(self, name: str, parameters: Sequence[str], columns: str = "*") -> None:
+        self.name = name
+        self.parameters = tuple(parameters)
+        arguments = ", ".join(
+            f"p_{parameter} => ${number}" for number, parameter in enumerate(self.parameters, 1)
+        )
+        # Names come from this code base, never from input.
+        self.sql = f"SELECT {columns} FROM {name}({arguments})"  # noqa: S608
 
     def args(self, values: Mapping[str, Any]) -> list[Any]:
-        """The positional arguments, in placeholder order; a missing name is a KeyError."""
-        return [values[name] for name in self.names]
+        """The positional arguments for `sql`, taken by name from `values`."""
+        return [values[parameter] for parameter in self.parameters]

@@ -14,12 +14,11 @@ from uuid import UUID
 
 import asyncpg
 
-from app.db.database import Database, DatabaseUnavailable
+from app.db.database import Database, Transaction
 from app.db.enums import DeliveryStatus
 from app.webhooks.delivery import BadDelivery, Delivery
 from app.webhooks.handlers import HANDLERS, Handler, Outcome
-from app.webhooks.handlers.base import NeedsLocks
-from app.webhooks.ledger import RECORD_ONLY, Recording
+from app.webhooks.ledger import Recording, lock, record
 from app.webhooks.payloads import AnyObject, PayloadError, decode, payload_text
 
 # PostgreSQL refusing a value the payload carried (a number out of range, a NUL
@@ -77,21 +76,11 @@ async def replay(database: Database, stored: StoredDelivery) -> Outcome:
 async def _apply(
     database: Database, handler: Handler[Any], recording: Recording, payload: Any
 ) -> Outcome:
-    locks = handler.locks(recording.shop_id, payload)
     try:
-        # Fix: a handler may find it needs more locks (an order that moved to
-        # another customer, see orders._recompute_totals); it rolls back and the
-        # delivery runs once more with them. Twice, at most: Shopify waits 5 s.
-        for _ in range(2):
-            try:
-                return await database.run_in_transaction(
-                    lambda tx: handler.apply(tx, recording, payload),
-                    locks,
-                    statement_timeout=handler.statement_timeout,
-                )
-            except NeedsLocks as needs:
-                locks = needs.locks
-        raise DatabaseUnavailable("the delivery's rows kept changing hands; retry later")
+        return await database.run_in_transaction(
+            lambda tx: handler.apply(tx, recording, payload),
+            statement_timeout=handler.statement_timeout,
+        )
     except PAYLOAD_REFUSED as error:
         # The transaction rolled back, handler writes included; keep the delivery.
         return await _record(database, recording, DeliveryStatus.failed, _refusal(error))
@@ -101,19 +90,19 @@ async def _record(
     database: Database, recording: Recording, status: DeliveryStatus, error: str | None = None
 ) -> Outcome:
     """Write just the ledger row (ignored and failed deliveries)."""
-    statement = recording.statement(RECORD_ONLY)
 
-    async def write(recording: Recording) -> Any:
-        args = recording.args(statement, status, error)
-        return await database.run_in_transaction(lambda tx: tx.fetchval(statement.text, *args))
+    async def write(tx: Transaction, recording: Recording, error: str | None) -> UUID | None:
+        await lock(tx, recording.shop)
+        return await record(tx, recording, status, error)
 
     try:
-        ledger_id = await write(recording)
+        ledger_id = await database.run_in_transaction(lambda tx: write(tx, recording, error))
     except PAYLOAD_REFUSED as refusal:
         # PostgreSQL cannot store this payload as jsonb (a \u0000, say): keep
         # the delivery without it rather than lose it.
         error = f"{error or 'payload refused'}; payload not stored: {_refusal(refusal)}"
-        ledger_id = await write(recording.without_payload())
+        without_payload = recording.with_payload(None)
+        ledger_id = await database.run_in_transaction(lambda tx: write(tx, without_payload, error))
     return Outcome.duplicate if ledger_id is None else Outcome(status.value)
 
 

@@ -1,117 +1,107 @@
-"""The ledger (webhook_events): how a delivery's row is written.
+"""The ledger (webhook_events): what every delivery's row is written from.
 
-Every statement that applies a delivery starts with a `recorded` CTE that
-writes the ledger row, and a `shop` CTE that makes sure the shop is known.
-The topic's writes follow in the same statement and select `FROM recorded`,
-so a duplicate delivery (its ledger insert does nothing) changes nothing.
-One statement instead of three saves the round trips that dominate the cost
-of a delivery.
-
+The frequent topics write their ledger row inside their SQL function (see the
+migration "SQL functions that apply deliveries"); the others call
+`ingest_record` from Python. Either way the row is written first, and a
+duplicate webhook id stops the delivery before anything else is written.
 Live deliveries insert a new row; replays update the stored one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import cache
 from typing import Any
 from uuid import UUID
 
+from app.db.database import Transaction
 from app.db.enums import DeliveryStatus
-from app.db.sql import Statement
+from app.db.sql import SqlFunction
 from app.webhooks.delivery import Delivery
 
-_INSERT = """
-recorded AS (
-    INSERT INTO webhook_events (shop_id, webhook_id, event_id, topic, api_version,
-                                triggered_at, payload, status, attempts, last_error, processed_at)
-    VALUES (:shop_id, :webhook_id, :event_id, :topic, :api_version,
-            :triggered_at, :payload::jsonb, :status, 1, :last_error, now())
-    ON CONFLICT (shop_id, webhook_id) DO NOTHING
-    RETURNING id
-)"""
+# The arguments every delivery function starts with.
+LEDGER_PARAMETERS = (
+    "ledger_id",
+    "shop",
+    "webhook_id",
+    "event_id",
+    "topic",
+    "api_version",
+    "triggered_at",
+    "payload",
+)
 
-_UPDATE = """
-recorded AS (
-    UPDATE webhook_events
-    SET status = :status, attempts = coalesce(attempts, 0) + 1,
-        last_error = :last_error, processed_at = now()
-    WHERE id = :ledger_id
-    RETURNING id
-)"""
-
-# Shops are inserted, never updated here: an update would lock the shop's row
-# and queue every delivery of that shop behind one another.
-_SHOP = """
-shop AS (
-    INSERT INTO shops (shop_id, first_seen_at)
-    SELECT :shop_id::varchar, now() FROM recorded
-    ON CONFLICT (shop_id) DO NOTHING
-)"""
-
-# The SELECT for a statement that only records the delivery.
-RECORD_ONLY = "SELECT (SELECT id FROM recorded) AS ledger_id"
+RECORD = SqlFunction(
+    "ingest_record", (*LEDGER_PARAMETERS, "status", "last_error"), columns="ledger_id"
+)
+# Select-list items run left to right: the shop, then orders, then customers.
+LOCK = (
+    "SELECT ingest_lock_shop($1, $2), ingest_lock_rows($1, 'order', $3),"
+    " ingest_lock_rows($1, 'customer', $4)"
+)
 
 
 @dataclass(frozen=True)
 class Recording:
-    """The ledger write that opens a statement: a new row (live) or the stored row (replay)."""
+    """A delivery's ledger row to write: a new one (live) or the stored one (replay, by id)."""
 
-    shop_id: str
+    ledger_id: UUID | None
+    shop: str
     topic: str
-    replay: bool
-    values: dict[str, Any]
+    webhook_id: str | None = None
+    event_id: str | None = None
+    api_version: str | None = None
+    triggered_at: datetime | None = None
+    # The body as the ledger keeps it (live only: a replay never rewrites it).
+    payload: str | None = None
 
     @classmethod
-    def live(cls, delivery: Delivery, payload: str | None) -> Recording:
+    def live(cls, delivery: Delivery, payload: str) -> Recording:
         return cls(
-            shop_id=delivery.shop_id,
+            ledger_id=None,
+            shop=delivery.shop_id,
             topic=delivery.topic,
-            replay=False,
-            values={
-                "shop_id": delivery.shop_id,
-                "webhook_id": delivery.webhook_id,
-                "event_id": delivery.event_id,
-                "topic": delivery.topic,
-                "api_version": delivery.api_version,
-                "triggered_at": delivery.triggered_at,
-                "payload": payload,
-            },
+            webhook_id=delivery.webhook_id,
+            event_id=delivery.event_id,
+            api_version=delivery.api_version,
+            triggered_at=delivery.triggered_at,
+            payload=payload,
         )
 
     @classmethod
     def of_stored(
-        cls, ledger_id: UUID, shop_id: str, topic: str, triggered_at: datetime | None
+        cls, ledger_id: UUID, shop: str, topic: str, triggered_at: datetime | None
     ) -> Recording:
-        return cls(
-            shop_id=shop_id,
-            topic=topic,
-            replay=True,
-            values={"shop_id": shop_id, "ledger_id": ledger_id, "triggered_at": triggered_at},
-        )
+        return cls(ledger_id=ledger_id, shop=shop, topic=topic, triggered_at=triggered_at)
 
-    def statement(self, select: str, *ctes: str) -> Statement:
-        """`WITH recorded, shop, <ctes> <select>`; the CTEs write `FROM recorded`."""
-        return _compiled(self.replay, ctes, select)
+    @property
+    def values(self) -> dict[str, Any]:
+        """The LEDGER_PARAMETERS of a delivery function call."""
+        return {name: getattr(self, name) for name in LEDGER_PARAMETERS}
 
-    def args(
-        self,
-        statement: Statement,
-        status: DeliveryStatus = DeliveryStatus.processed,
-        last_error: str | None = None,
-        **values: Any,
-    ) -> list[Any]:
-        return statement.args(
-            {**self.values, "status": status.value, "last_error": last_error, **values}
-        )
-
-    def without_payload(self) -> Recording:
-        """The same recording with the payload left out (when PostgreSQL cannot store it)."""
-        return Recording(self.shop_id, self.topic, self.replay, {**self.values, "payload": None})
+    def with_payload(self, payload: str | None) -> Recording:
+        return replace(self, payload=payload)
 
 
-@cache
-def _compiled(replay: bool, ctes: tuple[str, ...], select: str) -> Statement:
-    record = _UPDATE if replay else _INSERT
-    return Statement("WITH " + ",".join((record, _SHOP, *ctes)) + "\n" + select)
+async def lock(
+    tx: Transaction,
+    shop: str,
+    *,
+    orders: list[str] | None = None,
+    customers: list[str] | None = None,
+    whole_shop: bool = False,
+) -> None:
+    """Take a delivery's advisory locks (shop, then orders, then customers; see the migration)."""
+    await tx.execute(LOCK, shop, whole_shop, orders or [], customers or [])
+
+
+async def record(
+    tx: Transaction,
+    recording: Recording,
+    status: DeliveryStatus = DeliveryStatus.processed,
+    last_error: str | None = None,
+) -> UUID | None:
+    """Write the ledger row; None when the webhook id was recorded before (a duplicate)."""
+    values = {**recording.values, "status": status.value, "last_error": last_error}
+    row = await tx.fetchrow(RECORD.sql, *RECORD.args(values))
+    return None if row is None else row["ledger_id"]

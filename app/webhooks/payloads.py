@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Annotated, TypeVar
 
 import msgspec
-from msgspec import UNSET, Meta, Raw, Struct, UnsetType
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from app.db.enums import FinancialStatus
 from app.webhooks.delivery import BadDelivery
@@ -82,7 +82,6 @@ class OrderPayload(Struct):
     fulfillment_status: Annotated[str, Meta(max_length=32)] | None = None
     cancelled_at: Timestamp | None = None
     test: bool | None = None
-    line_items: Raw = Raw(b"null")
     created_at: Timestamp | None = None
     updated_at: Timestamp | None = None
     customer: CustomerPayload | None = None
@@ -90,11 +89,6 @@ class OrderPayload(Struct):
     def __post_init__(self) -> None:
         self.total_price = validate_money("total_price", self.total_price)
         self.current_total_price = validate_money("current_total_price", self.current_total_price)
-
-    @property
-    def line_items_json(self) -> str | None:
-        raw = bytes(self.line_items)
-        return None if raw == b"null" else raw.decode()
 
 
 class DeletedPayload(Struct):

@@ -25,7 +25,6 @@ import httpx
 import pytest
 
 from app.webhooks.handlers import HANDLERS
-from app.webhooks.handlers.base import shop_lock
 from tests.e2e.deployment import dockerfile_stages, healthcheck_command
 from tests.support import shopify
 from tests.support.pgbouncer import free_port
@@ -459,8 +458,8 @@ async def test_sigterm_finishes_deliveries_in_flight_and_loses_none(
     # A session-level lock on the held shop: its deliveries wait inside their
     # transactions, in flight on the server, until it is released.
     holder = await asyncpg.connect(stack.postgres_url, timeout=10)
-    lock = shop_lock(held_shop)
-    await holder.execute(f"SELECT pg_advisory_lock({lock})")
+    lock = await holder.fetchval("SELECT ingest_lock_key($1, 'shop', '')", held_shop)
+    await holder.execute("SELECT pg_advisory_lock($1)", lock)
     timeout = httpx.Timeout(10.0, connect=3.0)
     limits = httpx.Limits(max_connections=STREAMS + HELD)
     try:

@@ -30,7 +30,7 @@ import pytest
 
 from app.asgi import create_app
 from app.config import Settings
-from app.db.database import Database, Locks
+from app.db.database import Database, Transaction
 from app.db.migrations import pending_migration_ids
 from tests.conftest import database_for
 from tests.support import shopify
@@ -95,7 +95,7 @@ class Pool(Protocol):
 
 
 class ApplicationPool:
-    """The application's Database: pooled connections and run_in_transaction with Locks."""
+    """The application's Database: pooled connections and run_in_transaction, advisory locks."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -105,9 +105,13 @@ class ApplicationPool:
             return await connection.fetch(sql, *args)
 
     async def in_transaction(self, work: Work, shared: Sequence[int], exclusive: int) -> Any:
-        return await self.database.run_in_transaction(
-            work, Locks(shared=shared, exclusive=[exclusive])
-        )
+        async def locked(tx: Transaction) -> Any:
+            for key in shared:
+                await tx.execute("SELECT pg_advisory_xact_lock_shared($1)", key)
+            await tx.execute("SELECT pg_advisory_xact_lock($1)", exclusive)
+            return await work(tx)
+
+        return await self.database.run_in_transaction(locked)
 
 
 class DefaultAsyncpgPool:

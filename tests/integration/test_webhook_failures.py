@@ -17,7 +17,6 @@ import httpx
 import pytest
 
 from app.db.database import Database
-from app.webhooks.handlers.base import order_lock
 from tests.support import queries, shopify
 
 
@@ -167,7 +166,7 @@ async def test_lock_wait_past_the_timeout_is_503_and_nothing_is_written(
     payload = shopify.order(920, customer_id=921)
     async with db.connection() as holder:
         await holder.execute("BEGIN")
-        await holder.execute("SELECT pg_advisory_xact_lock($1)", order_lock(shopify.SHOP, 920))
+        await holder.execute("SELECT ingest_lock_rows($1, 'order', ARRAY['920'])", shopify.SHOP)
         started = time.monotonic()
         response = await shopify.post(client, "orders/create", payload, webhook_id="held")
         elapsed = time.monotonic() - started

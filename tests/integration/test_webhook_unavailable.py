@@ -18,7 +18,6 @@ import pytest
 
 from app.config import Settings
 from app.db.embedded import EmbeddedServer
-from app.webhooks.handlers.base import order_lock
 from tests.conftest import execute, migrate, with_database
 from tests.support import shopify
 from tests.support.asgi import concurrent_client
@@ -122,7 +121,7 @@ async def test_database_stopped_mid_request_is_503_and_nothing_is_written(
         # Hold the order's lock, so the delivery is inside its transaction,
         # waiting, when the server goes down.
         await holder.execute("BEGIN")
-        await holder.execute("SELECT pg_advisory_xact_lock($1)", order_lock(shopify.SHOP, 10))
+        await holder.execute("SELECT ingest_lock_rows($1, 'order', ARRAY['10'])", shopify.SHOP)
         delivery = asyncio.create_task(
             shopify.post(private_client, "orders/create", payload, webhook_id="mid")
         )

@@ -71,23 +71,6 @@ def test_order_fixture() -> None:
     assert order.customer.updated_at is None
 
 
-def test_order_line_items_keep_the_raw_json_text() -> None:
-    text = shopify.fixture_bytes("orders_create").decode()
-    order = decode(text.encode(), OrderPayload)
-    line_items = order.line_items_json
-    assert line_items is not None
-    assert line_items.startswith("[") and line_items.endswith("]")
-    assert line_items in text  # byte for byte, formatting included
-    assert json.loads(line_items) == shopify.fixture("orders_create")["line_items"]
-    assert "487817672276298554" in line_items
-
-
-@pytest.mark.parametrize("line_items", ["absent", None])
-def test_order_without_line_items(line_items: str | None) -> None:
-    body = b'{"id": 1}' if line_items == "absent" else b'{"id": 1, "line_items": null}'
-    assert decode(body, OrderPayload).line_items_json is None
-
-
 def test_order_with_null_customer() -> None:
     assert decode(order_body(customer=None), OrderPayload).customer is None
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from app.webhooks.handlers.privacy import PERSONAL_FIELDS, scrub, scrub_text
 from app.webhooks.payloads import CustomersRedactPayload, decode
+from app.webhooks.scrub import PERSONAL_FIELDS, scrub, scrub_text
 from tests.support import shopify
 
 ADDRESS = {

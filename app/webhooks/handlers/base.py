@@ -1,17 +1,18 @@
-"""What every topic handler is made of, and the locks deliveries take."""
+"""What every topic handler is made of."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 
-from app.db.database import Locks, Transaction
+from app.db.database import Transaction
+from app.db.sql import SqlFunction
 from app.webhooks.ledger import Recording
+from app.webhooks.scrub import scrub_text
 
 P = TypeVar("P")
 
@@ -34,13 +35,12 @@ def keep_payload(payload: object, text: str) -> str:
 class Handler(Generic[P]):
     """How one topic is applied.
 
-    `apply` writes the ledger row and the topic's changes inside one transaction
-    (see app.webhooks.ledger), and returns the outcome. It runs with `locks`
-    held; `ledger_payload` decides what the ledger keeps of the body.
+    `apply` writes the ledger row and the topic's changes in the transaction it
+    is given, and returns the outcome. `ledger_payload` decides what the ledger
+    keeps of the body.
     """
 
     payload_type: type[P]
-    locks: Callable[[str, P], Locks]
     apply: Callable[[Transaction, Recording, P], Awaitable[Outcome]]
     ledger_payload: Callable[[P, str], str] = keep_payload
     # Seconds; None means DB_STATEMENT_TIMEOUT. Only for topics that may touch
@@ -48,61 +48,35 @@ class Handler(Generic[P]):
     statement_timeout: float | None = None
 
 
-class NeedsLocks(Exception):
-    """The delivery turned out to need more locks than `Handler.locks` gave it.
-
-    Raised inside the handler's transaction, which rolls back; ingest runs the
-    delivery again with `locks` taken when the transaction begins, in the
-    global order (see delivery_locks).
-    """
-
-    def __init__(self, locks: Locks) -> None:
-        super().__init__("the delivery needs more locks")
-        self.locks = locks
-
-
 def recorded_outcome(row: asyncpg.Record | None) -> Outcome:
-    """The outcome of a handler statement, from the `ledger_id` and `applied` it selects.
+    """The outcome from a delivery function's `ledger_id` and `applied`.
 
     No ledger id: the delivery was a duplicate. Not applied: it was stale.
     """
     if row is None or row["ledger_id"] is None:
         return Outcome.duplicate
-    return Outcome.processed if row.get("applied", True) else Outcome.stale
+    return Outcome.processed if row["applied"] else Outcome.stale
 
 
-def lock_key(shop_id: str, kind: str, shopify_id: object = "") -> int:
-    """A 64-bit advisory lock key for one shop's customer, order or the shop itself."""
-    digest = hashlib.blake2b(f"{shop_id}/{kind}/{shopify_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+async def call_delivery_function(
+    tx: Transaction,
+    function: SqlFunction,
+    recording: Recording,
+    values: dict[str, Any],
+    personal: Iterable[str] = (),
+) -> Outcome:
+    """Call a delivery function (see the migration "SQL functions that apply deliveries").
 
-
-def shop_lock(shop_id: str) -> int:
-    return lock_key(shop_id, "shop")
-
-
-def customer_lock(shop_id: str, shopify_id: object) -> int:
-    return lock_key(shop_id, "customer", shopify_id)
-
-
-def order_lock(shop_id: str, shopify_id: object) -> int:
-    return lock_key(shop_id, "order", shopify_id)
-
-
-def delivery_locks(
-    shop_id: str, *, orders: Iterable[object] = (), customers: Iterable[object] = ()
-) -> Locks:
-    """The locks of a delivery that writes these orders and customers.
-
-    One global order (shop shared, then orders, then customers, each by key)
-    means deliveries touching the same rows queue instead of deadlocking.
-    Every writer of a customer or an order holds its lock, so a statement that
-    starts after the locks sees every committed change to them.
+    A delivery about a customer who has been redacted is turned back unwritten
+    the first time; it is then recorded with its payload scrubbed and the
+    `personal` values left out.
     """
-    return Locks(
-        shared=[shop_lock(shop_id)],
-        exclusive=[
-            *sorted(order_lock(shop_id, order) for order in orders),
-            *sorted(customer_lock(shop_id, customer) for customer in customers),
-        ],
-    )
+    arguments = {**recording.values, **values, "scrubbed": False}
+    row = await tx.fetchrow(function.sql, *function.args(arguments))
+    if row is not None and row["redacted"] and row["ledger_id"] is None:
+        known = [arguments[name] for name in personal if isinstance(arguments[name], str)]
+        if recording.payload is not None:
+            arguments["payload"] = scrub_text(recording.payload, known)
+        arguments.update(dict.fromkeys(personal), scrubbed=True)
+        row = await tx.fetchrow(function.sql, *function.args(arguments))
+    return recorded_outcome(row)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.db.database import Locks, Transaction
-from app.webhooks.handlers.base import Handler, Outcome, delivery_locks
-from app.webhooks.ledger import RECORD_ONLY, Recording
+from app.db.database import Transaction
+from app.webhooks.handlers.base import Handler, Outcome
+from app.webhooks.ledger import Recording, lock, record
 from app.webhooks.payloads import ShopPayload
 
 _UNINSTALLED = """
@@ -15,19 +15,13 @@ WHERE shop_id = $1
 """
 
 
-def _locks(shop_id: str, payload: ShopPayload) -> Locks:
-    return delivery_locks(shop_id)
-
-
 async def _uninstalled(tx: Transaction, recording: Recording, shop: ShopPayload) -> Outcome:
-    statement = recording.statement(RECORD_ONLY)
-    if await tx.fetchval(statement.text, *recording.args(statement)) is None:
+    await lock(tx, recording.shop)
+    if await record(tx, recording) is None:
         return Outcome.duplicate
-    triggered_at = recording.values.get("triggered_at")
-    await tx.execute(
-        _UNINSTALLED, recording.shop_id, triggered_at, str(shop.id) if shop.id else None
-    )
+    shopify_shop_id = str(shop.id) if shop.id else None
+    await tx.execute(_UNINSTALLED, recording.shop, recording.triggered_at, shopify_shop_id)
     return Outcome.processed
 
 
-APP_UNINSTALLED = Handler(ShopPayload, _locks, _uninstalled)
+APP_UNINSTALLED = Handler(ShopPayload, _uninstalled)
