@@ -29,9 +29,14 @@ RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT hashtextextended(p_shop || '/' || p_kind || '/' || p_id, 0)
 $$""",
     """
-CREATE OR REPLACE FUNCTION ingest_lock_shop(p_shop text, p_exclusive boolean)
+-- Always the first lock a delivery takes, so it also sets how long this
+-- transaction may wait for a lock (behind PgBouncer there is no session to
+-- set lock_timeout on).
+CREATE OR REPLACE FUNCTION ingest_lock_shop(
+    p_shop text, p_exclusive boolean, p_lock_timeout_ms integer)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM set_config('lock_timeout', p_lock_timeout_ms || 'ms', true);
     IF p_exclusive THEN
         PERFORM pg_advisory_xact_lock(ingest_lock_key(p_shop, 'shop', ''));
     ELSE
@@ -107,31 +112,39 @@ $$""",
 -- the stored row (deliveries arrive out of order; one without updated_at
 -- never overwrites). Deleted and redacted customers stay as they are.
 -- p_has_tags false (API 2025-01 on: no `tags` key) keeps the stored tags.
+-- The caller holds the customer's lock: nothing else writes it meanwhile, so
+-- reading first and then writing is safe, and cheaper than ON CONFLICT.
 CREATE OR REPLACE FUNCTION ingest_upsert_customer(
     p_shop text, p_shopify_id text, p_email text, p_name text, p_phone text,
     p_tags text[], p_has_tags boolean, p_created_at timestamptz, p_updated_at timestamptz,
     OUT customer_id uuid, OUT applied boolean)
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_updated_at timestamptz;
+    v_frozen boolean;
 BEGIN
-    INSERT INTO customers AS c (shop_id, shopify_id, email, name, phone, tags,
-                                shopify_created_at, shopify_updated_at, order_count, total_spent)
-    VALUES (p_shop, p_shopify_id, p_email, p_name, p_phone, p_tags,
-            p_created_at, p_updated_at, 0, 0)
-    ON CONFLICT (shop_id, shopify_id) DO UPDATE SET
-        email = EXCLUDED.email,
-        name = EXCLUDED.name,
-        phone = EXCLUDED.phone,
-        tags = CASE WHEN p_has_tags THEN EXCLUDED.tags ELSE c.tags END,
-        shopify_created_at = coalesce(EXCLUDED.shopify_created_at, c.shopify_created_at),
-        shopify_updated_at = EXCLUDED.shopify_updated_at
-    WHERE c.deleted_at IS NULL
-      AND c.redacted_at IS NULL
-      AND EXCLUDED.shopify_updated_at >= coalesce(c.shopify_updated_at, '-infinity')
-    RETURNING c.id INTO customer_id;
-    applied := customer_id IS NOT NULL;
-    IF NOT applied THEN
-        SELECT c.id INTO customer_id
-        FROM customers AS c WHERE c.shop_id = p_shop AND c.shopify_id = p_shopify_id;
+    SELECT c.id, c.shopify_updated_at, c.deleted_at IS NOT NULL OR c.redacted_at IS NOT NULL
+    INTO customer_id, v_updated_at, v_frozen
+    FROM customers AS c WHERE c.shop_id = p_shop AND c.shopify_id = p_shopify_id;
+    IF customer_id IS NULL THEN
+        INSERT INTO customers (shop_id, shopify_id, email, name, phone, tags,
+                               shopify_created_at, shopify_updated_at, order_count, total_spent)
+        VALUES (p_shop, p_shopify_id, p_email, p_name, p_phone, p_tags,
+                p_created_at, p_updated_at, 0, 0)
+        RETURNING id INTO customer_id;
+        applied := true;
+    ELSIF NOT v_frozen AND p_updated_at >= coalesce(v_updated_at, '-infinity') THEN
+        UPDATE customers AS c
+        SET email = p_email,
+            name = p_name,
+            phone = p_phone,
+            tags = CASE WHEN p_has_tags THEN p_tags ELSE c.tags END,
+            shopify_created_at = coalesce(p_created_at, c.shopify_created_at),
+            shopify_updated_at = p_updated_at
+        WHERE c.id = customer_id;
+        applied := true;
+    ELSE
+        applied := false;
     END IF;
 END
 $$""",
@@ -140,6 +153,7 @@ $$""",
 -- redacted and the payload is not scrubbed yet, nothing is written and
 -- `redacted` is true: the caller scrubs the payload and calls again.
 CREATE OR REPLACE FUNCTION ingest_customer_delivery(
+    p_lock_timeout_ms integer,
     p_ledger_id uuid, p_shop text, p_webhook_id text, p_event_id text, p_topic text,
     p_api_version text, p_triggered_at timestamptz, p_payload jsonb, p_scrubbed boolean,
     p_customer_shopify_id text, p_email text, p_name text, p_phone text,
@@ -147,7 +161,7 @@ CREATE OR REPLACE FUNCTION ingest_customer_delivery(
     OUT ledger_id uuid, OUT applied boolean, OUT redacted boolean)
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM ingest_lock_shop(p_shop, false);
+    PERFORM ingest_lock_shop(p_shop, false, p_lock_timeout_ms);
     PERFORM ingest_lock_rows(p_shop, 'customer', ARRAY[p_customer_shopify_id]);
     redacted := ingest_customer_redacted(p_shop, p_customer_shopify_id);
     IF redacted AND NOT p_scrubbed THEN
@@ -168,13 +182,17 @@ $$""",
 -- customers/delete: a soft delete. A delete that arrives before the create
 -- leaves a tombstone, so the late create cannot bring the customer back.
 CREATE OR REPLACE FUNCTION ingest_customer_delete(
+    p_lock_timeout_ms integer,
     p_ledger_id uuid, p_shop text, p_webhook_id text, p_event_id text, p_topic text,
     p_api_version text, p_triggered_at timestamptz, p_payload jsonb,
     p_customer_shopify_id text,
     OUT ledger_id uuid, OUT applied boolean)
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_id uuid;
+    v_deleted boolean;
 BEGIN
-    PERFORM ingest_lock_shop(p_shop, false);
+    PERFORM ingest_lock_shop(p_shop, false, p_lock_timeout_ms);
     PERFORM ingest_lock_rows(p_shop, 'customer', ARRAY[p_customer_shopify_id]);
     SELECT r.ledger_id INTO ledger_id
     FROM ingest_record(p_ledger_id, p_shop, p_webhook_id, p_event_id, p_topic, p_api_version,
@@ -182,61 +200,72 @@ BEGIN
     IF ledger_id IS NULL THEN
         RETURN;
     END IF;
-    INSERT INTO customers AS c (shop_id, shopify_id, deleted_at, order_count, total_spent)
-    VALUES (p_shop, p_customer_shopify_id, now(), 0, 0)
-    ON CONFLICT (shop_id, shopify_id) DO UPDATE SET deleted_at = now()
-    WHERE c.deleted_at IS NULL;
-    applied := FOUND;
+    SELECT c.id, c.deleted_at IS NOT NULL INTO v_id, v_deleted
+    FROM customers AS c WHERE c.shop_id = p_shop AND c.shopify_id = p_customer_shopify_id;
+    IF v_id IS NULL THEN
+        INSERT INTO customers (shop_id, shopify_id, deleted_at, order_count, total_spent)
+        VALUES (p_shop, p_customer_shopify_id, now(), 0, 0);
+    ELSIF NOT v_deleted THEN
+        UPDATE customers SET deleted_at = now() WHERE id = v_id;
+    END IF;
+    applied := v_id IS NULL OR NOT v_deleted;
 END
 $$""",
 ]
 
 ORDERS = [
     """
--- A customer's totals, from their orders that are neither deleted nor cancelled.
+-- The totals of each customer, from their orders that are neither deleted nor
+-- cancelled. The row is only written when a figure changed.
 CREATE OR REPLACE FUNCTION ingest_recompute_totals(p_customer_ids uuid[])
 RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_id uuid;
+    v_count integer;
+    v_spent numeric;
+    v_first timestamptz;
+    v_last timestamptz;
 BEGIN
-    UPDATE customers AS c
-    SET order_count = t.order_count,
-        total_spent = t.total_spent,
-        avg_order_value = round(t.total_spent / nullif(t.order_count, 0), 4),
-        first_order_at = t.first_order_at,
-        last_order_at = t.last_order_at
-    FROM (
-        SELECT customer.id,
-               count(o.id) AS order_count,
-               coalesce(sum(coalesce(o.current_total_price, o.total_price)), 0) AS total_spent,
-               min(o.shopify_created_at) AS first_order_at,
-               max(o.shopify_created_at) AS last_order_at
-        FROM customers AS customer
-        LEFT JOIN orders AS o
-          ON o.customer_id = customer.id AND o.deleted_at IS NULL AND o.cancelled_at IS NULL
-        WHERE customer.id = ANY (p_customer_ids)
-        GROUP BY customer.id
-    ) AS t
-    WHERE c.id = t.id;
+    FOREACH v_id IN ARRAY ARRAY(SELECT DISTINCT id FROM unnest(p_customer_ids) AS id) LOOP
+        SELECT count(*), coalesce(sum(coalesce(o.current_total_price, o.total_price)), 0),
+               min(o.shopify_created_at), max(o.shopify_created_at)
+        INTO v_count, v_spent, v_first, v_last
+        FROM orders AS o
+        WHERE o.customer_id = v_id AND o.deleted_at IS NULL AND o.cancelled_at IS NULL;
+        UPDATE customers AS c
+        SET order_count = v_count,
+            total_spent = v_spent,
+            avg_order_value = round(v_spent / nullif(v_count, 0), 4),
+            first_order_at = v_first,
+            last_order_at = v_last
+        WHERE c.id = v_id
+          AND (c.order_count, c.total_spent, c.first_order_at, c.last_order_at)
+              IS DISTINCT FROM (v_count, v_spent, v_first, v_last);
+    END LOOP;
 END
 $$""",
     """
 -- Locks an order, then the customers it concerns: the one in the payload
 -- (p_customer_shopify_id, may be NULL) and the one stored on the order now.
--- Holding the order's lock, its stored customer cannot change meanwhile.
--- Returns the stored customer's id (NULL for a new or guest order).
+-- Holding the order's lock, the stored order cannot change meanwhile.
+-- Returns the stored order (all NULL when there is none yet).
 CREATE OR REPLACE FUNCTION ingest_lock_order(
-    p_shop text, p_order_shopify_id text, p_customer_shopify_id text,
-    OUT previous_customer_id uuid)
+    p_lock_timeout_ms integer, p_shop text, p_order_shopify_id text, p_customer_shopify_id text,
+    OUT stored_id uuid, OUT stored_customer_id uuid, OUT stored_updated_at timestamptz,
+    OUT stored_deleted boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_previous_shopify_id text;
+    v_stored_customer_shopify_id text;
 BEGIN
-    PERFORM ingest_lock_shop(p_shop, false);
+    PERFORM ingest_lock_shop(p_shop, false, p_lock_timeout_ms);
     PERFORM ingest_lock_rows(p_shop, 'order', ARRAY[p_order_shopify_id]);
-    SELECT o.customer_id, c.shopify_id INTO previous_customer_id, v_previous_shopify_id
+    SELECT o.id, o.customer_id, o.shopify_updated_at, o.deleted_at IS NOT NULL, c.shopify_id
+    INTO stored_id, stored_customer_id, stored_updated_at, stored_deleted,
+         v_stored_customer_shopify_id
     FROM orders AS o LEFT JOIN customers AS c ON c.id = o.customer_id
     WHERE o.shop_id = p_shop AND o.shopify_id = p_order_shopify_id;
     PERFORM ingest_lock_rows(
-        p_shop, 'customer', ARRAY[p_customer_shopify_id, v_previous_shopify_id]);
+        p_shop, 'customer', ARRAY[p_customer_shopify_id, v_stored_customer_shopify_id]);
 END
 $$""",
     """
@@ -247,6 +276,7 @@ $$""",
 -- line_items are taken from the payload PostgreSQL parsed for the ledger.
 -- Redacted customer: as in ingest_customer_delivery.
 CREATE OR REPLACE FUNCTION ingest_order_delivery(
+    p_lock_timeout_ms integer,
     p_ledger_id uuid, p_shop text, p_webhook_id text, p_event_id text, p_topic text,
     p_api_version text, p_triggered_at timestamptz, p_payload jsonb, p_scrubbed boolean,
     p_order_shopify_id text, p_total_price numeric, p_current_total_price numeric,
@@ -259,11 +289,12 @@ CREATE OR REPLACE FUNCTION ingest_order_delivery(
     OUT ledger_id uuid, OUT applied boolean, OUT redacted boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_previous uuid;
+    v_stored record;
     v_customer uuid;
     v_payload jsonb;
 BEGIN
-    v_previous := ingest_lock_order(p_shop, p_order_shopify_id, p_customer_shopify_id);
+    SELECT * INTO v_stored
+    FROM ingest_lock_order(p_lock_timeout_ms, p_shop, p_order_shopify_id, p_customer_shopify_id);
     redacted := p_customer_shopify_id IS NOT NULL
                 AND ingest_customer_redacted(p_shop, p_customer_shopify_id);
     IF redacted AND NOT p_scrubbed THEN
@@ -282,60 +313,70 @@ BEGIN
                                     p_customer_has_tags, p_customer_created_at,
                                     p_customer_updated_at) AS u;
     END IF;
-    INSERT INTO orders AS o (shop_id, shopify_id, customer_id, total_price, current_total_price,
-                             currency, financial_status, fulfillment_status, cancelled_at, name,
-                             email, test, line_items, shopify_created_at, shopify_updated_at)
-    VALUES (p_shop, p_order_shopify_id, v_customer, p_total_price, p_current_total_price,
-            p_currency, p_financial_status, p_fulfillment_status, p_cancelled_at, p_name,
-            p_email, p_test, nullif(v_payload -> 'line_items', 'null'),
-            p_created_at, p_updated_at)
-    ON CONFLICT (shop_id, shopify_id) DO UPDATE SET
-        customer_id = EXCLUDED.customer_id,
-        total_price = EXCLUDED.total_price,
-        current_total_price = EXCLUDED.current_total_price,
-        currency = EXCLUDED.currency,
-        financial_status = EXCLUDED.financial_status,
-        fulfillment_status = EXCLUDED.fulfillment_status,
-        cancelled_at = EXCLUDED.cancelled_at,
-        name = EXCLUDED.name,
-        email = EXCLUDED.email,
-        test = EXCLUDED.test,
-        line_items = EXCLUDED.line_items,
-        shopify_created_at = EXCLUDED.shopify_created_at,
-        shopify_updated_at = EXCLUDED.shopify_updated_at
-    WHERE o.deleted_at IS NULL
-      AND EXCLUDED.shopify_updated_at >= coalesce(o.shopify_updated_at, '-infinity');
-    applied := FOUND;
+    IF v_stored.stored_id IS NULL THEN
+        INSERT INTO orders (shop_id, shopify_id, customer_id, total_price, current_total_price,
+                            currency, financial_status, fulfillment_status, cancelled_at, name,
+                            email, test, line_items, shopify_created_at, shopify_updated_at)
+        VALUES (p_shop, p_order_shopify_id, v_customer, p_total_price, p_current_total_price,
+                p_currency, p_financial_status, p_fulfillment_status, p_cancelled_at, p_name,
+                p_email, p_test, nullif(v_payload -> 'line_items', 'null'),
+                p_created_at, p_updated_at);
+        applied := true;
+    ELSIF NOT v_stored.stored_deleted
+          AND p_updated_at >= coalesce(v_stored.stored_updated_at, '-infinity') THEN
+        UPDATE orders
+        SET customer_id = v_customer,
+            total_price = p_total_price,
+            current_total_price = p_current_total_price,
+            currency = p_currency,
+            financial_status = p_financial_status,
+            fulfillment_status = p_fulfillment_status,
+            cancelled_at = p_cancelled_at,
+            name = p_name,
+            email = p_email,
+            test = p_test,
+            line_items = nullif(v_payload -> 'line_items', 'null'),
+            shopify_created_at = p_created_at,
+            shopify_updated_at = p_updated_at
+        WHERE id = v_stored.stored_id;
+        applied := true;
+    ELSE
+        applied := false;
+    END IF;
     IF applied THEN
-        PERFORM ingest_recompute_totals(array_remove(ARRAY[v_customer, v_previous], NULL));
+        PERFORM ingest_recompute_totals(
+            array_remove(ARRAY[v_customer, v_stored.stored_customer_id], NULL));
     END IF;
 END
 $$""",
     """
 -- orders/delete: a soft delete (or a tombstone when the create has not come yet).
 CREATE OR REPLACE FUNCTION ingest_order_delete(
+    p_lock_timeout_ms integer,
     p_ledger_id uuid, p_shop text, p_webhook_id text, p_event_id text, p_topic text,
     p_api_version text, p_triggered_at timestamptz, p_payload jsonb,
     p_order_shopify_id text,
     OUT ledger_id uuid, OUT applied boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_previous uuid;
+    v_stored record;
 BEGIN
-    v_previous := ingest_lock_order(p_shop, p_order_shopify_id, NULL);
+    SELECT * INTO v_stored FROM ingest_lock_order(p_lock_timeout_ms, p_shop, p_order_shopify_id, NULL);
     SELECT r.ledger_id INTO ledger_id
     FROM ingest_record(p_ledger_id, p_shop, p_webhook_id, p_event_id, p_topic, p_api_version,
                        p_triggered_at, p_payload, 'processed', NULL) AS r;
     IF ledger_id IS NULL THEN
         RETURN;
     END IF;
-    INSERT INTO orders AS o (shop_id, shopify_id, deleted_at)
-    VALUES (p_shop, p_order_shopify_id, now())
-    ON CONFLICT (shop_id, shopify_id) DO UPDATE SET deleted_at = now()
-    WHERE o.deleted_at IS NULL;
-    applied := FOUND;
-    IF applied AND v_previous IS NOT NULL THEN
-        PERFORM ingest_recompute_totals(ARRAY[v_previous]);
+    IF v_stored.stored_id IS NULL THEN
+        INSERT INTO orders (shop_id, shopify_id, deleted_at)
+        VALUES (p_shop, p_order_shopify_id, now());
+    ELSIF NOT v_stored.stored_deleted THEN
+        UPDATE orders SET deleted_at = now() WHERE id = v_stored.stored_id;
+    END IF;
+    applied := v_stored.stored_id IS NULL OR NOT v_stored.stored_deleted;
+    IF applied AND v_stored.stored_customer_id IS NOT NULL THEN
+        PERFORM ingest_recompute_totals(ARRAY[v_stored.stored_customer_id]);
     END IF;
 END
 $$""",

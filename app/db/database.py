@@ -49,6 +49,7 @@ class Transaction:
 
     connection: Connection
     deadline: float
+    lock_timeout_ms: int
 
     def remaining(self) -> float:
         left = self.deadline - asyncio.get_running_loop().time()
@@ -157,7 +158,7 @@ class Database:
         """BEGIN (with timeouts) ... COMMIT, or ROLLBACK on any error."""
         deadline = deadline or self._deadline(statement_timeout)
         async with self.connection(deadline) as connection:
-            transaction = Transaction(connection, deadline)
+            transaction = Transaction(connection, deadline, self._timeout_ms(statement_timeout))
             try:
                 await transaction.execute(self._begin_sql(statement_timeout))
                 yield transaction
@@ -177,22 +178,46 @@ class Database:
     ) -> T:
         """Run `work` in a transaction, retrying deadlocks and serialization failures."""
         deadline = self._deadline(statement_timeout)
-        for attempt in range(1, _RETRY_ATTEMPTS + 1):
-            try:
-                async with self.transaction(
-                    deadline=deadline, statement_timeout=statement_timeout
-                ) as transaction:
-                    return await work(transaction)
-            except _RETRYABLE as error:
-                if attempt == _RETRY_ATTEMPTS:
-                    raise DatabaseUnavailable(
-                        f"gave up after {attempt} attempts: {error}"
-                    ) from error
-        raise AssertionError("unreachable")
+
+        async def attempt() -> T:
+            async with self.transaction(
+                deadline=deadline, statement_timeout=statement_timeout
+            ) as transaction:
+                return await work(transaction)
+
+        return await _retried(attempt)
+
+    async def fetch_one(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        """One statement in a transaction of its own; for the delivery functions.
+
+        A function call is atomic by itself, so it needs no BEGIN and COMMIT
+        round trips. Its time is bounded on the client side (asyncpg cancels
+        the query at the deadline): behind PgBouncer a session setting such as
+        statement_timeout would not stick, and SET LOCAL needs a BEGIN.
+        Deadlocks and serialization failures are retried.
+        """
+        deadline = self._deadline()
+
+        async def attempt() -> asyncpg.Record | None:
+            async with self.connection(deadline) as connection:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    raise TimeoutError("the database call ran out of time")
+                return await connection.fetchrow(sql, *args, timeout=remaining)
+
+        return await _retried(attempt)
+
+    @property
+    def lock_timeout_ms(self) -> int:
+        """How long a delivery may wait for a lock (its SQL functions set it themselves)."""
+        return self._timeout_ms(None)
+
+    def _timeout_ms(self, statement_timeout: float | None) -> int:
+        return int((statement_timeout or self.statement_timeout) * 1000)
 
     def _begin_sql(self, statement_timeout: float | None) -> str:
         # One round trip, in the simple protocol; the value is a number we computed.
-        timeout_ms = int((statement_timeout or self.statement_timeout) * 1000)
+        timeout_ms = self._timeout_ms(statement_timeout)
         return (
             f"BEGIN; SET LOCAL statement_timeout = {timeout_ms};"
             f" SET LOCAL lock_timeout = {timeout_ms};"
@@ -207,6 +232,16 @@ def _terminate(connection: Connection) -> None:
     # A detached connection is closed already: nothing is left to terminate.
     with suppress(asyncpg.InterfaceError):
         connection.terminate()
+
+
+async def _retried(attempt: Callable[[], Awaitable[T]]) -> T:
+    for number in range(1, _RETRY_ATTEMPTS + 1):
+        try:
+            return await attempt()
+        except _RETRYABLE as error:
+            if number == _RETRY_ATTEMPTS:
+                raise DatabaseUnavailable(f"gave up after {number} attempts: {error}") from error
+    raise AssertionError("unreachable")
 
 
 def _interrupted(error: BaseException) -> bool:

@@ -77,10 +77,7 @@ async def _apply(
     database: Database, handler: Handler[Any], recording: Recording, payload: Any
 ) -> Outcome:
     try:
-        return await database.run_in_transaction(
-            lambda tx: handler.apply(tx, recording, payload),
-            statement_timeout=handler.statement_timeout,
-        )
+        return await handler.apply(database, recording, payload)
     except PAYLOAD_REFUSED as error:
         # The transaction rolled back, handler writes included; keep the delivery.
         return await _record(database, recording, DeliveryStatus.failed, _refusal(error))

@@ -36,7 +36,7 @@ RECORD = SqlFunction(
 )
 # Select-list items run left to right: the shop, then orders, then customers.
 LOCK = (
-    "SELECT ingest_lock_shop($1, $2), ingest_lock_rows($1, 'order', $3),"
+    "SELECT ingest_lock_shop($1, $2, $5), ingest_lock_rows($1, 'order', $3),"
     " ingest_lock_rows($1, 'customer', $4)"
 )
 
@@ -92,7 +92,7 @@ async def lock(
     whole_shop: bool = False,
 ) -> None:
     """Take a delivery's advisory locks (shop, then orders, then customers; see the migration)."""
-    await tx.execute(LOCK, shop, whole_shop, orders or [], customers or [])
+    await tx.execute(LOCK, shop, whole_shop, orders or [], customers or [], tx.lock_timeout_ms)
 
 
 async def record(

@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 
 import asyncpg
 
-from app.db.database import Transaction
+from app.db.database import Database, Transaction
 from app.db.sql import SqlFunction
 from app.webhooks.ledger import Recording
 from app.webhooks.scrub import scrub_text
@@ -35,17 +35,32 @@ def keep_payload(payload: object, text: str) -> str:
 class Handler(Generic[P]):
     """How one topic is applied.
 
-    `apply` writes the ledger row and the topic's changes in the transaction it
-    is given, and returns the outcome. `ledger_payload` decides what the ledger
-    keeps of the body.
+    `apply` writes the ledger row and the topic's changes in one transaction,
+    and returns the outcome. `ledger_payload` decides what the ledger keeps of
+    the body.
     """
 
     payload_type: type[P]
-    apply: Callable[[Transaction, Recording, P], Awaitable[Outcome]]
+    apply: Callable[[Database, Recording, P], Awaitable[Outcome]]
     ledger_payload: Callable[[P, str], str] = keep_payload
-    # Seconds; None means DB_STATEMENT_TIMEOUT. Only for topics that may touch
-    # a whole shop's data.
-    statement_timeout: float | None = None
+
+
+def in_transaction(
+    work: Callable[[Transaction, Recording, P], Awaitable[Outcome]],
+    statement_timeout: float | None = None,
+) -> Callable[[Database, Recording, P], Awaitable[Outcome]]:
+    """An `apply` running `work`, a handler written as several statements, in one transaction.
+
+    `statement_timeout` (seconds) overrides DB_STATEMENT_TIMEOUT, for topics
+    that may touch a whole shop's data.
+    """
+
+    async def apply(database: Database, recording: Recording, payload: P) -> Outcome:
+        return await database.run_in_transaction(
+            lambda tx: work(tx, recording, payload), statement_timeout=statement_timeout
+        )
+
+    return apply
 
 
 def recorded_outcome(row: asyncpg.Record | None) -> Outcome:
@@ -59,7 +74,7 @@ def recorded_outcome(row: asyncpg.Record | None) -> Outcome:
 
 
 async def call_delivery_function(
-    tx: Transaction,
+    database: Database,
     function: SqlFunction,
     recording: Recording,
     values: dict[str, Any],
@@ -71,12 +86,17 @@ async def call_delivery_function(
     the first time; it is then recorded with its payload scrubbed and the
     `personal` values left out.
     """
-    arguments = {**recording.values, **values, "scrubbed": False}
-    row = await tx.fetchrow(function.sql, *function.args(arguments))
+    arguments = {
+        "lock_timeout_ms": database.lock_timeout_ms,
+        **recording.values,
+        **values,
+        "scrubbed": False,
+    }
+    row = await database.fetch_one(function.sql, *function.args(arguments))
     if row is not None and row["redacted"] and row["ledger_id"] is None:
         known = [arguments[name] for name in personal if isinstance(arguments[name], str)]
         if recording.payload is not None:
             arguments["payload"] = scrub_text(recording.payload, known)
         arguments.update(dict.fromkeys(personal), scrubbed=True)
-        row = await tx.fetchrow(function.sql, *function.args(arguments))
+        row = await database.fetch_one(function.sql, *function.args(arguments))
     return recorded_outcome(row)

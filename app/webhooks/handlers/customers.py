@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.db.database import Transaction
+from app.db.database import Database
 from app.db.sql import SqlFunction
 from app.webhooks.handlers.base import (
     Handler,
@@ -24,6 +24,7 @@ UPSERT_TOPICS = ("customers/create", "customers/update", "customers/enable", "cu
 _UPSERT = SqlFunction(
     "ingest_customer_delivery",
     (
+        "lock_timeout_ms",
         *LEDGER_PARAMETERS,
         "scrubbed",
         "customer_shopify_id",
@@ -36,7 +37,9 @@ _UPSERT = SqlFunction(
         "updated_at",
     ),
 )
-_DELETE = SqlFunction("ingest_customer_delete", (*LEDGER_PARAMETERS, "customer_shopify_id"))
+_DELETE = SqlFunction(
+    "ingest_customer_delete", ("lock_timeout_ms", *LEDGER_PARAMETERS, "customer_shopify_id")
+)
 
 
 def customer_values(customer: CustomerPayload | None, prefix: str = "") -> dict[str, Any]:
@@ -57,16 +60,20 @@ def customer_values(customer: CustomerPayload | None, prefix: str = "") -> dict[
     }
 
 
-async def _upsert(tx: Transaction, recording: Recording, customer: CustomerPayload) -> Outcome:
+async def _upsert(database: Database, recording: Recording, customer: CustomerPayload) -> Outcome:
     values = customer_values(customer)
     return await call_delivery_function(
-        tx, _UPSERT, recording, values, personal=("email", "name", "phone", "tags")
+        database, _UPSERT, recording, values, personal=("email", "name", "phone", "tags")
     )
 
 
-async def _delete(tx: Transaction, recording: Recording, customer: DeletedPayload) -> Outcome:
-    arguments = {**recording.values, "customer_shopify_id": str(customer.id)}
-    row = await tx.fetchrow(_DELETE.sql, *_DELETE.args(arguments))
+async def _delete(database: Database, recording: Recording, customer: DeletedPayload) -> Outcome:
+    arguments = {
+        "lock_timeout_ms": database.lock_timeout_ms,
+        **recording.values,
+        "customer_shopify_id": str(customer.id),
+    }
+    row = await database.fetch_one(_DELETE.sql, *_DELETE.args(arguments))
     return recorded_outcome(row)
 
 

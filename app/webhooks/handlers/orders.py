@@ -8,7 +8,7 @@ transaction.
 
 from __future__ import annotations
 
-from app.db.database import Transaction
+from app.db.database import Database
 from app.db.sql import SqlFunction
 from app.webhooks.handlers.base import (
     Handler,
@@ -34,6 +34,7 @@ _CUSTOMER_PARAMETERS = tuple(customer_values(None, prefix="customer_"))
 _UPSERT = SqlFunction(
     "ingest_order_delivery",
     (
+        "lock_timeout_ms",
         *LEDGER_PARAMETERS,
         "scrubbed",
         "order_shopify_id",
@@ -51,13 +52,15 @@ _UPSERT = SqlFunction(
         *_CUSTOMER_PARAMETERS,
     ),
 )
-_DELETE = SqlFunction("ingest_order_delete", (*LEDGER_PARAMETERS, "order_shopify_id"))
+_DELETE = SqlFunction(
+    "ingest_order_delete", ("lock_timeout_ms", *LEDGER_PARAMETERS, "order_shopify_id")
+)
 
 # Left out (with the payload scrubbed) when the order's customer was redacted.
 _PERSONAL = ("email", "customer_email", "customer_name", "customer_phone", "customer_tags")
 
 
-async def _upsert(tx: Transaction, recording: Recording, order: OrderPayload) -> Outcome:
+async def _upsert(database: Database, recording: Recording, order: OrderPayload) -> Outcome:
     values = {
         "order_shopify_id": str(order.id),
         "total_price": order.total_price,
@@ -73,12 +76,16 @@ async def _upsert(tx: Transaction, recording: Recording, order: OrderPayload) ->
         "updated_at": order.updated_at,
         **customer_values(order.customer, prefix="customer_"),
     }
-    return await call_delivery_function(tx, _UPSERT, recording, values, personal=_PERSONAL)
+    return await call_delivery_function(database, _UPSERT, recording, values, personal=_PERSONAL)
 
 
-async def _delete(tx: Transaction, recording: Recording, order: DeletedPayload) -> Outcome:
-    arguments = {**recording.values, "order_shopify_id": str(order.id)}
-    row = await tx.fetchrow(_DELETE.sql, *_DELETE.args(arguments))
+async def _delete(database: Database, recording: Recording, order: DeletedPayload) -> Outcome:
+    arguments = {
+        "lock_timeout_ms": database.lock_timeout_ms,
+        **recording.values,
+        "order_shopify_id": str(order.id),
+    }
+    row = await database.fetch_one(_DELETE.sql, *_DELETE.args(arguments))
     return recorded_outcome(row)
 
 

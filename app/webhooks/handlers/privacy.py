@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from app.db.database import Transaction
-from app.webhooks.handlers.base import Handler, Outcome
+from app.webhooks.handlers.base import Handler, Outcome, in_transaction
 from app.webhooks.ledger import Recording, lock, record
 from app.webhooks.payloads import (
     CustomersDataRequestPayload,
@@ -161,9 +161,8 @@ async def _remember_shopify_shop_id(
 
 CUSTOMERS_REDACT = Handler(
     CustomersRedactPayload,
-    _redact_customer,
+    in_transaction(_redact_customer, PRIVACY_STATEMENT_TIMEOUT),
     ledger_payload=_redact_ledger_payload,
-    statement_timeout=PRIVACY_STATEMENT_TIMEOUT,
 )
-DATA_REQUEST = Handler(CustomersDataRequestPayload, _data_request)
-SHOP_REDACT = Handler(ShopRedactPayload, _redact_shop, statement_timeout=PRIVACY_STATEMENT_TIMEOUT)
+DATA_REQUEST = Handler(CustomersDataRequestPayload, in_transaction(_data_request))
+SHOP_REDACT = Handler(ShopRedactPayload, in_transaction(_redact_shop, PRIVACY_STATEMENT_TIMEOUT))

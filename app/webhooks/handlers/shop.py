@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.db.database import Transaction
-from app.webhooks.handlers.base import Handler, Outcome
+from app.webhooks.handlers.base import Handler, Outcome, in_transaction
 from app.webhooks.ledger import Recording, lock, record
 from app.webhooks.payloads import ShopPayload
 
@@ -24,4 +24,4 @@ async def _uninstalled(tx: Transaction, recording: Recording, shop: ShopPayload)
     return Outcome.processed
 
 
-APP_UNINSTALLED = Handler(ShopPayload, _uninstalled)
+APP_UNINSTALLED = Handler(ShopPayload, in_transaction(_uninstalled))

@@ -1,0 +1,353 @@
+"""The benchmark: `uv run python -m bench` (see the README's Benchmark section).
+
+Starts the production stack (PostgreSQL, PgBouncer in transaction mode,
+migrations, `python -m app serve` with the image's worker count), then, once
+with the service talking to PostgreSQL directly and once through PgBouncer:
+
+- drives it with wrk at each connection count for a fixed duration, with
+  realistic signed deliveries (bench/deliveries.py, ~5 % duplicates);
+- records deliveries/s, latency percentiles, answers by status, the service's
+  peak RSS and CPU, and the load generator's CPU;
+- checks that the ledger holds exactly the deliveries the service accepted;
+- measures the ceiling: the service's own SQL in a bare asyncpg loop, and the
+  textbook three-statement loop, with the same number of connections.
+
+Prints a table and writes the same figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import psutil
+
+from bench import ceiling
+from bench.deliveries import generate, write_lua_table
+from tests.support.stack import SERVICE_DEFAULTS, Stack
+
+HERE = Path(__file__).resolve().parent
+SECRET = "bench-secret"
+DUPLICATE_EVERY = 20  # 5 % of requests repeat the previous delivery
+
+
+@dataclass
+class LoadResult:
+    configuration: str
+    connections: int
+    seconds: float
+    requests: int
+    deliveries_per_second: float
+    latency_ms: dict[str, float]
+    statuses: dict[str, int]
+    ledger_rows: int
+    accepted_by_service: int
+    counts_match: bool
+    service_peak_rss_mb: float
+    service_cpu_seconds: float
+    generator_cpu_seconds: float
+
+
+@dataclass
+class Report:
+    workers: int
+    pool_size_per_worker: int
+    deliveries: int
+    load: list[LoadResult] = field(default_factory=list)
+    ceilings: dict[str, dict[str, float]] = field(default_factory=dict)
+    soak: dict[str, Any] | None = None
+
+
+def main() -> int:
+    args = _arguments()
+    if shutil.which("wrk") is None:
+        print("error: wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    connections = [16] if args.smoke else [int(n) for n in args.connections.split(",")]
+    duration = 3.0 if args.smoke else args.duration
+    workdir = Path(tempfile.mkdtemp(prefix="shopify-ingest-bench-"))
+    deliveries = generate(SECRET, count=args.deliveries)
+    lua_table = workdir / "deliveries.lua"
+    write_lua_table(deliveries, lua_table)
+    pool_size = int(SERVICE_DEFAULTS["DB_POOL_SIZE"])
+    report = Report(args.workers, pool_size, len(deliveries))
+    env = {"LOG_LEVEL": "INFO", "DB_POOL_SIZE": str(pool_size)}
+    try:
+        with Stack(workers=args.workers, secret=SECRET, env=env) as stack:
+            for configuration in ("direct", "pgbouncer"):
+                url = _use(stack, configuration)
+                # Unmeasured: fills the tables and warms the connections' plan caches.
+                _load(stack, configuration, 16, 2.0 if args.smoke else 5.0, lua_table, url)
+                for count in connections:
+                    result = _load(stack, configuration, count, duration, lua_table, url)
+                    report.load.append(result)
+                    _print_load(result)
+                report.ceilings[configuration] = _ceilings(
+                    url, deliveries, args.workers * pool_size, 1.0 if args.smoke else args.ceiling
+                )
+                print(f"  ceilings ({configuration}): {report.ceilings[configuration]}")
+            if args.soak:
+                report.soak = _soak(stack, args.soak, lua_table)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    _print_summary(report)
+    output = args.json or HERE / "results" / time.strftime("bench-%Y%m%d-%H%M%S.json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(asdict(report), indent=2))
+    print(f"\nfigures written to {output}")
+    return 0 if all(result.counts_match for result in report.load) else 1
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per load run")
+    parser.add_argument("--connections", default="16,64,256")
+    parser.add_argument("--ceiling", type=float, default=10.0, help="seconds per ceiling loop")
+    parser.add_argument("--workers", type=int, default=int(SERVICE_DEFAULTS["WEB_CONCURRENCY"]))
+    parser.add_argument("--deliveries", type=int, default=3000, help="distinct bodies")
+    parser.add_argument("--smoke", action="store_true", help="a few seconds, for CI")
+    parser.add_argument("--soak", type=float, default=0, help="seconds of RSS soak at 64 conns")
+    parser.add_argument("--json", type=Path, help="where to write the figures")
+    return parser.parse_args()
+
+
+def _use(stack: Stack, configuration: str) -> str:
+    """Restart the service talking to PostgreSQL directly or through PgBouncer."""
+    assert stack.postgres_url is not None
+    url = stack.postgres_url if configuration == "direct" else stack.pgbouncer_url
+    stack.stop_service()
+    stack.extra_env["DATABASE_URL"] = url
+    stack.start_service()
+    return url
+
+
+def _load(
+    stack: Stack, configuration: str, connections: int, seconds: float, lua_table: Path, url: str
+) -> LoadResult:
+    run = f"{configuration}-c{connections}-{time.monotonic_ns()}"
+    sampler = _ServiceSampler(stack.pid)
+    sampler.start()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    completed = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds:g}s",
+            "-T10s",
+            "-s",
+            str(HERE / "wrk.lua"),
+            stack.base_url,
+            "--",
+            str(lua_table),
+            run,
+            str(DUPLICATE_EVERY),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 120,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    time.sleep(1.0)  # let requests still in flight when wrk stopped finish
+    sampler.stop()
+    figures = json.loads(completed.stdout.strip().splitlines()[-1])
+    ledger_rows = asyncio.run(_ledger_rows(stack.postgres_url or url, run))
+    accepted = _accepted_by_service(stack.log(), run)
+    latency = {name: value / 1000 for name, value in figures["latency_us"].items()}
+    answered = figures["accepted"] + figures["duplicate"] + figures["non_2xx"]
+    return LoadResult(
+        configuration=configuration,
+        connections=connections,
+        seconds=figures["duration_us"] / 1e6,
+        requests=figures["requests"],
+        deliveries_per_second=answered / (figures["duration_us"] / 1e6),
+        latency_ms=latency,
+        statuses={
+            "2xx_processed_or_other": figures["accepted"],
+            "2xx_duplicate": figures["duplicate"],
+            "non_2xx": figures["non_2xx"],
+            "socket_errors": figures["socket_errors"],
+            "timeouts": figures["timeouts"],
+        },
+        ledger_rows=ledger_rows,
+        accepted_by_service=accepted,
+        counts_match=ledger_rows == accepted and figures["accepted"] <= accepted,
+        service_peak_rss_mb=sampler.peak_rss / 2**20,
+        service_cpu_seconds=sampler.cpu_seconds,
+        generator_cpu_seconds=(after.ru_utime + after.ru_stime)
+        - (before.ru_utime + before.ru_stime),
+    )
+
+
+async def _ledger_rows(url: str, run: str) -> int:
+    connection = await asyncpg.connect(url, statement_cache_size=0)
+    try:
+        count: int = await connection.fetchval(
+            "SELECT count(*) FROM webhook_events WHERE webhook_id LIKE $1", f"{run}-%"
+        )
+        return count
+    finally:
+        await connection.close()
+
+
+def _accepted_by_service(log: str, run: str) -> int:
+    """Deliveries of this run the service answered 2xx for, other than duplicates.
+
+    Counted from its per-delivery log lines: wrk stops reading at the end of its
+    run, but what the server answered (and committed) then still counts.
+    """
+    accepted = 0
+    marker = f'"webhook_id": "{run}-'
+    for line in log.splitlines():
+        if marker in line:
+            outcome = json.loads(line).get("outcome")
+            accepted += outcome in ("processed", "stale", "failed", "ignored")
+    return accepted
+
+
+class _ServiceSampler(threading.Thread):
+    """Samples the service's processes: summed RSS (peak kept) and CPU time used."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.root = psutil.Process(pid)
+        self.peak_rss = 0
+        self.running = True
+        self.cpu_start = self._cpu()
+        self.cpu_seconds = 0.0
+
+    def _processes(self) -> list[psutil.Process]:
+        return [self.root, *self.root.children(recursive=True)]
+
+    def _cpu(self) -> float:
+        total = 0.0
+        for process in self._processes():
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def run(self) -> None:
+        while self.running:
+            rss = 0
+            for process in self._processes():
+                with contextlib.suppress(psutil.Error):
+                    rss += process.memory_info().rss
+            self.peak_rss = max(self.peak_rss, rss)
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.running = False
+        self.join()
+        self.cpu_seconds = self._cpu() - self.cpu_start
+
+
+def _ceilings(
+    url: str, deliveries: list[Any], connections: int, seconds: float
+) -> dict[str, float]:
+    run = f"ceiling-{time.monotonic_ns()}"
+    options = {"concurrency": connections, "seconds": seconds, "duplicate_every": DUPLICATE_EVERY}
+    service = asyncio.run(ceiling.service_sql(url, deliveries, run=run + "-s", **options))
+    reference = asyncio.run(ceiling.reference(url, deliveries, run=run + "-r", **options))
+    return {
+        "service_sql_per_second": service.per_second,
+        "reference_per_second": reference.per_second,
+    }
+
+
+def _soak(stack: Stack, seconds: float, lua_table: Path) -> dict[str, Any]:
+    """64 connections for `seconds`; RSS sampled every 10 s (it should stay flat)."""
+    samples: list[float] = []
+    sampler_stop = threading.Event()
+
+    def sample() -> None:
+        root = psutil.Process(stack.pid)
+        while not sampler_stop.wait(10.0):
+            processes = [root, *root.children(recursive=True)]
+            samples.append(sum(p.memory_info().rss for p in processes) / 2**20)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            "-c64",
+            f"-d{seconds:g}s",
+            "-T10s",
+            "-s",
+            str(HERE / "wrk.lua"),
+            stack.base_url,
+            "--",
+            str(lua_table),
+            f"soak-{time.monotonic_ns()}",
+            str(DUPLICATE_EVERY),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 120,
+    )
+    sampler_stop.set()
+    thread.join()
+    return {
+        "rss_mb_every_10s": samples,
+        "first_mb": samples[0] if samples else None,
+        "last_mb": samples[-1] if samples else None,
+    }
+
+
+def _print_load(result: LoadResult) -> None:
+    print(
+        f"  {result.configuration:9} c={result.connections:<3} "
+        f"{result.deliveries_per_second:7.0f}/s  p50 {result.latency_ms['p50']:6.1f} "
+        f"p95 {result.latency_ms['p95']:6.1f} p99 {result.latency_ms['p99']:6.1f} "
+        f"max {result.latency_ms['max']:7.1f} ms  non-2xx {result.statuses['non_2xx']}  "
+        f"rss {result.service_peak_rss_mb:.0f} MB  ledger {result.ledger_rows}"
+        f"{' = ' if result.counts_match else ' != '}{result.accepted_by_service} accepted"
+    )
+
+
+def _print_summary(report: Report) -> None:
+    print(
+        "\nconfiguration  conns  deliveries/s  %service-SQL  %reference  p50    p95    p99"
+        "    max ms  non-2xx  peak RSS  gen CPU  counts"
+    )
+    for result in report.load:
+        ceilings = report.ceilings.get(result.configuration, {})
+        own = 100 * result.deliveries_per_second / ceilings.get("service_sql_per_second", 1e-9)
+        ref = 100 * result.deliveries_per_second / ceilings.get("reference_per_second", 1e-9)
+        latency = result.latency_ms
+        print(
+            f"{result.configuration:13}  {result.connections:5}  "
+            f"{result.deliveries_per_second:12.0f}  {own:11.0f}%  {ref:9.0f}%  "
+            f"{latency['p50']:5.1f}  {latency['p95']:5.1f}  {latency['p99']:5.1f}  "
+            f"{latency['max']:8.1f}  {result.statuses['non_2xx']:7}  "
+            f"{result.service_peak_rss_mb:6.0f} MB  {result.generator_cpu_seconds:6.1f} s  "
+            f"{'ok' if result.counts_match else 'MISMATCH'}"
+        )
+    for configuration, figures in report.ceilings.items():
+        print(
+            f"ceiling {configuration}: service SQL {figures['service_sql_per_second']:.0f}/s, "
+            f"reference 3-statement loop {figures['reference_per_second']:.0f}/s"
+        )
+    if report.soak:
+        print(f"soak RSS (MB, every 10 s): {report.soak['rss_mb_every_10s']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

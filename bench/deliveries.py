@@ -1,0 +1,129 @@
+"""Realistic signed deliveries for the benchmark.
+
+Mostly orders/create and orders/updated with nested customers, spread over
+several shops and thousands of customers, plus customers/update. Bodies are
+Shopify's sample order with 1 to 5 line items (about 4-15 KB). Some orders
+get an update that is queued before their create (an out-of-order pair).
+Webhook ids are not part of the body or the signature: the load generator
+makes them unique per request (and repeats one now and then as a duplicate).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import hmac
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
+ID_BASE = 7_000_000_000_000_000_000  # ids above 2^53, as Shopify's are
+
+
+@dataclass(frozen=True)
+class Delivery:
+    topic: str
+    shop: str
+    body: bytes
+    signature: str
+
+
+def sign(body: bytes, secret: str) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def generate(
+    secret: str,
+    *,
+    count: int = 3000,
+    shops: int = 5,
+    customers_per_shop: int = 2000,
+    seed: int = 7,
+) -> list[Delivery]:
+    rng = random.Random(seed)
+    order_sample = json.loads((FIXTURES / "orders_create.json").read_text())
+    customer_sample = json.loads((FIXTURES / "customers_create.json").read_text())
+    deliveries: list[Delivery] = []
+    order_number = 0
+    while len(deliveries) < count:
+        shop = f"bench-{rng.randrange(shops)}.myshopify.com"
+        customer_id = ID_BASE + rng.randrange(customers_per_shop)
+        roll = rng.random()
+        if roll < 0.10:
+            payload = _customer(customer_sample, customer_id, rng)
+            deliveries.append(_delivery("customers/update", shop, payload, secret))
+            continue
+        order_number += 1
+        order = _order(order_sample, ID_BASE + 10**9 + order_number, customer_id, rng)
+        create = _delivery("orders/create", shop, order, secret)
+        update = _delivery("orders/updated", shop, _updated(order, rng), secret)
+        if roll < 0.15:
+            deliveries += [update, create]  # out of order: the update arrives first
+        elif roll < 0.55:
+            deliveries += [create, update]
+        else:
+            deliveries.append(create)
+    return deliveries[:count]
+
+
+def _delivery(topic: str, shop: str, payload: dict[str, Any], secret: str) -> Delivery:
+    body = json.dumps(payload).encode()
+    return Delivery(topic, shop, body, sign(body, secret))
+
+
+def _order(
+    sample: dict[str, Any], order_id: int, customer_id: int, rng: random.Random
+) -> dict[str, Any]:
+    order = copy.deepcopy(sample)
+    order["line_items"] = order["line_items"][: rng.randint(1, len(order["line_items"]))]
+    price = f"{rng.randint(5, 900)}.{rng.randint(0, 99):02d}"
+    day = rng.randint(1, 28)
+    order.update(
+        id=order_id,
+        name=f"#{order_id % 100000}",
+        total_price=price,
+        current_total_price=price,
+        financial_status=rng.choice(["paid", "pending", "authorized"]),
+        cancelled_at=None,
+        created_at=f"2026-10-{day:02d}T10:00:00-05:00",
+        updated_at=f"2026-10-{day:02d}T10:00:00-05:00",
+    )
+    order["customer"]["id"] = customer_id
+    order["customer"]["email"] = f"customer{customer_id % 100000}@example.com"
+    return order
+
+
+def _updated(order: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    update = copy.deepcopy(order)
+    update["financial_status"] = "paid"
+    update["updated_at"] = order["updated_at"].replace("T10:", f"T{rng.randint(11, 20)}:")
+    return update
+
+
+def _customer(sample: dict[str, Any], customer_id: int, rng: random.Random) -> dict[str, Any]:
+    customer = copy.deepcopy(sample)
+    customer.update(
+        id=customer_id,
+        email=f"customer{customer_id % 100000}@example.com",
+        updated_at=f"2026-10-{rng.randint(1, 28):02d}T12:00:00-05:00",
+    )
+    return customer
+
+
+def write_lua_table(deliveries: list[Delivery], path: Path) -> None:
+    """The deliveries as a Lua file that wrk's script loads with dofile()."""
+    with path.open("w") as out:
+        out.write("return {\n")
+        for delivery in deliveries:
+            body = delivery.body.decode()
+            level = "=" * 8
+            assert f"]{level}]" not in body
+            out.write(
+                f'{{topic="{delivery.topic}", shop="{delivery.shop}", '
+                f'signature="{delivery.signature}", body=[{level}[{body}]{level}]}},\n'
+            )
+        out.write("}\n")
