@@ -124,7 +124,7 @@ class Database:
         return size, size - pool.get_idle_size()
 
     def _deadline(self, statement_timeout: float | None = None) -> float:
-        budget = self.acquire_timeout + (statement_timeout or self.statement_timeout) + 1.0
+        budget = self.acquire_timeout + (statement_timeout or self.statement_timeout) + 0.5
         return asyncio.get_running_loop().time() + budget
 
     @asynccontextmanager
