@@ -62,6 +62,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=4)"]
 
-# Granian, with WEB_CONCURRENCY worker processes, on HOST:PORT. On SIGTERM it
+# Uvicorn, with WEB_CONCURRENCY worker processes, on HOST:PORT. On SIGTERM it
 # stops accepting, finishes the requests in flight, then exits.
 CMD ["python", "-m", "app", "serve"]

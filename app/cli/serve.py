@@ -1,8 +1,9 @@
-"""`python -m app serve`: Granian with WEB_CONCURRENCY worker processes on HOST:PORT.
+"""`python -m app serve`: Uvicorn with WEB_CONCURRENCY worker processes on HOST:PORT.
 
-Granian was chosen by measurement (see the README's Benchmark section). On
-SIGTERM it stops accepting connections, lets each worker finish the requests
-in flight, runs the application's shutdown, and exits.
+Uvicorn (uvloop, httptools) was chosen by measurement (README, Development).
+On SIGTERM it stops accepting connections, lets each worker finish the
+requests in flight (at most SHUTDOWN_GRACE_SECONDS), runs the application's
+shutdown, and exits.
 """
 
 from __future__ import annotations
@@ -18,30 +19,30 @@ from app.cli.database import database_url
 from app.config import Settings
 from app.operations.logs import server_logging_config
 
-# A worker still busy this long after SIGTERM is killed; below docker-compose's
-# stop_grace_period (30 s), above every delivery's database deadline.
+# Below docker-compose's stop_grace_period (30 s), above every delivery's
+# database deadline.
 SHUTDOWN_GRACE_SECONDS = 25
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     settings.require_secret()
     with database_url(settings), _metrics_directory():
-        from granian import Granian
-        from granian.constants import Interfaces, Loops
+        import uvicorn
 
-        Granian(
+        uvicorn.run(
             "app.asgi:create_app",
             factory=True,
-            address=settings.host,
+            host=settings.host,
             port=settings.port,
-            interface=Interfaces.ASGI,
             workers=settings.workers,
-            workers_kill_timeout=SHUTDOWN_GRACE_SECONDS,
-            loop=Loops.uvloop,
-            websockets=False,
-            log_access=False,
-            log_dictconfig=server_logging_config(),
-        ).serve()
+            loop="uvloop",
+            http="httptools",
+            ws="none",
+            lifespan="on",
+            access_log=False,
+            log_config=server_logging_config(settings.log_level),
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        )
     return 0
 
 

@@ -36,8 +36,8 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
 
 
-def server_logging_config() -> dict[str, Any]:
-    """Granian's logging (its own messages), in the same JSON format."""
+def server_logging_config(level: str) -> dict[str, Any]:
+    """Uvicorn's logging (its own messages), in the same JSON format."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -49,5 +49,5 @@ def server_logging_config() -> dict[str, Any]:
                 "stream": "ext://sys.stderr",
             }
         },
-        "loggers": {"_granian": {"handlers": ["stderr"], "propagate": False}},
+        "loggers": {"uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False}},
     }
