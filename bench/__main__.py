@@ -147,26 +147,7 @@ def _load(
     sampler = _ServiceSampler(stack.pid)
     sampler.start()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    completed = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{connections}",
-            f"-d{seconds:g}s",
-            "-T10s",
-            "-s",
-            str(HERE / "wrk.lua"),
-            stack.base_url,
-            "--",
-            str(lua_table),
-            run,
-            str(DUPLICATE_EVERY),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 120,
-    )
+    completed = _wrk(stack, connections, seconds, lua_table, run)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     time.sleep(1.0)  # let requests still in flight when wrk stopped finish
     sampler.stop()
@@ -196,6 +177,23 @@ def _load(
         service_cpu_seconds=sampler.cpu_seconds,
         generator_cpu_seconds=(after.ru_utime + after.ru_stime)
         - (before.ru_utime + before.ru_stime),
+    )
+
+
+def _wrk(
+    stack: Stack, connections: int, seconds: float, lua_table: Path, run: str
+) -> subprocess.CompletedProcess[str]:
+    """wrk with bench/wrk.lua: webhook ids `<run>-<thread>-<n>`, a duplicate every so often."""
+    return subprocess.run(
+        [
+            *("wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "-T10s"),
+            *("-s", str(HERE / "wrk.lua"), stack.base_url),
+            *("--", str(lua_table), run, str(DUPLICATE_EVERY)),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 120,
     )
 
 
@@ -288,26 +286,7 @@ def _soak(stack: Stack, seconds: float, lua_table: Path) -> dict[str, Any]:
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
-    subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            "-c64",
-            f"-d{seconds:g}s",
-            "-T10s",
-            "-s",
-            str(HERE / "wrk.lua"),
-            stack.base_url,
-            "--",
-            str(lua_table),
-            f"soak-{time.monotonic_ns()}",
-            str(DUPLICATE_EVERY),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 120,
-    )
+    _wrk(stack, 64, seconds, lua_table, f"soak-{time.monotonic_ns()}")
     sampler_stop.set()
     thread.join()
     return {

@@ -82,6 +82,8 @@ async def call_delivery_function(
 ) -> Outcome:
     """Call a delivery function (see the migration "SQL functions that apply deliveries").
 
+    `values` are its arguments beyond the ledger's (extra ones are left out).
+
     A delivery about a customer who has been redacted is turned back unwritten
     the first time; it is then recorded with its payload scrubbed and the
     `personal` values left out.
@@ -93,7 +95,7 @@ async def call_delivery_function(
         "scrubbed": False,
     }
     row = await database.fetch_one(function.sql, *function.args(arguments))
-    if row is not None and row["redacted"] and row["ledger_id"] is None:
+    if row is not None and row.get("redacted") and row["ledger_id"] is None:
         known = [arguments[name] for name in personal if isinstance(arguments[name], str)]
         if recording.payload is not None:
             arguments["payload"] = scrub_text(recording.payload, known)

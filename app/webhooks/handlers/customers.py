@@ -14,7 +14,6 @@ from app.webhooks.handlers.base import (
     Handler,
     Outcome,
     call_delivery_function,
-    recorded_outcome,
 )
 from app.webhooks.ledger import LEDGER_PARAMETERS, Recording
 from app.webhooks.payloads import CustomerPayload, DeletedPayload
@@ -68,13 +67,8 @@ async def _upsert(database: Database, recording: Recording, customer: CustomerPa
 
 
 async def _delete(database: Database, recording: Recording, customer: DeletedPayload) -> Outcome:
-    arguments = {
-        "lock_timeout_ms": database.lock_timeout_ms,
-        **recording.values,
-        "customer_shopify_id": str(customer.id),
-    }
-    row = await database.fetch_one(_DELETE.sql, *_DELETE.args(arguments))
-    return recorded_outcome(row)
+    values = {"customer_shopify_id": str(customer.id)}
+    return await call_delivery_function(database, _DELETE, recording, values)
 
 
 UPSERT = Handler(CustomerPayload, _upsert)

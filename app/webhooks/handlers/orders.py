@@ -14,7 +14,6 @@ from app.webhooks.handlers.base import (
     Handler,
     Outcome,
     call_delivery_function,
-    recorded_outcome,
 )
 from app.webhooks.handlers.customers import customer_values
 from app.webhooks.ledger import LEDGER_PARAMETERS, Recording
@@ -80,13 +79,8 @@ async def _upsert(database: Database, recording: Recording, order: OrderPayload)
 
 
 async def _delete(database: Database, recording: Recording, order: DeletedPayload) -> Outcome:
-    arguments = {
-        "lock_timeout_ms": database.lock_timeout_ms,
-        **recording.values,
-        "order_shopify_id": str(order.id),
-    }
-    row = await database.fetch_one(_DELETE.sql, *_DELETE.args(arguments))
-    return recorded_outcome(row)
+    values = {"order_shopify_id": str(order.id)}
+    return await call_delivery_function(database, _DELETE, recording, values)
 
 
 UPSERT = Handler(OrderPayload, _upsert)
