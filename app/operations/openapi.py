@@ -1,4 +1,4 @@
-"""Documented responses, with examples, for the operations endpoints' OpenAPI schema."""
+"""Documented responses, with examples, for the OpenAPI schema at /schema."""
 
 from __future__ import annotations
 
@@ -186,4 +186,26 @@ METRICS_RESPONSES = {
         'shopify_ingest_deliveries_total{outcome="processed",topic="orders/create"} 42.0\n',
         media_type=CONTENT_TYPE_LATEST,
     )
+}
+
+
+# --- the webhook endpoint ---------------------------------------------------------
+
+WEBHOOK_RESPONSES = {
+    200: example_response(
+        "Recorded (and applied, unless stale, duplicate, failed or ignored)",
+        {"status": "processed", "webhook_id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"},
+    ),
+    400: error_response(
+        400,
+        "A required header is missing or malformed, or the body is not a JSON object",
+        "missing header X-Shopify-Webhook-Id",
+    ),
+    401: error_response(401, "Missing or invalid signature", "invalid or missing HMAC signature"),
+    413: error_response(413, "Body larger than MAX_BODY_BYTES", "Request Entity Too Large"),
+    503: error_response(
+        503,
+        "The database is unavailable: nothing was recorded (Retry-After: 5)",
+        "the database is unavailable; nothing was recorded, retry later",
+    ),
 }

@@ -1,7 +1,7 @@
 """POST /webhooks/shopify: every topic arrives here.
 
 The order of checks is part of the contract: size (413, enforced by Litestar
-before the handler runs), signature (401), headers (400), body (400), then one
+as the body is read), signature (401), headers (400), body (400), then one
 database transaction that records and applies the delivery.
 """
 
@@ -21,6 +21,7 @@ from litestar.status_codes import (
 
 from app.db.database import Database, DatabaseUnavailable
 from app.operations.observability import DeliveryReport, report_delivery
+from app.operations.openapi import WEBHOOK_RESPONSES
 from app.state import database_of, settings_of
 from app.webhooks.delivery import BadDelivery, Delivery, header, parse_delivery, signature_is_valid
 from app.webhooks.handlers import Outcome
@@ -34,11 +35,16 @@ RETRY_AFTER_SECONDS = "5"
     status_code=200,
     summary="Receive a Shopify webhook delivery",
     description=(
-        "Verifies the HMAC signature, records the delivery in the ledger and applies it, "
-        "in one transaction. Answers 200 with `status` processed, stale, duplicate, failed "
-        "(recorded, payload could not be applied) or ignored (topic without a handler)."
+        "Shopify's delivery: the JSON payload as the body, and the headers "
+        "X-Shopify-Hmac-Sha256 (base64 HMAC-SHA256 of the raw body), X-Shopify-Topic, "
+        "X-Shopify-Shop-Domain, X-Shopify-Webhook-Id and optionally X-Shopify-Event-Id, "
+        "X-Shopify-Triggered-At, X-Shopify-API-Version (or the same names without `X-`). "
+        "Verifies the signature, records the delivery in the ledger and applies it, in one "
+        "transaction. Answers 200 with `status` processed, stale (older than the stored "
+        "data), duplicate, failed (recorded, but the payload could not be applied) or "
+        "ignored (topic without a handler)."
     ),
-    responses=None,
+    responses=WEBHOOK_RESPONSES,
     tags=["webhooks"],
 )
 async def receive_webhook(request: Request[Any, Any, Any]) -> dict[str, str]:

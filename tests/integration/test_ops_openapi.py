@@ -24,8 +24,8 @@ PUBLIC_ROUTES = {
     ("get", "/health/ready"),
     ("get", "/metrics"),
 }
-# The operations endpoints, whose responses are documented with examples.
-DOCUMENTED_ROUTES = (ADMIN_ROUTES | PUBLIC_ROUTES) - {("post", "/webhooks/shopify")}
+# Every endpoint documents its responses with examples.
+DOCUMENTED_ROUTES = ADMIN_ROUTES | PUBLIC_ROUTES
 
 
 @pytest.fixture
@@ -130,6 +130,9 @@ async def test_operations_endpoints_document_responses_with_examples(
         assert examples(responses["200"]), (method, path)
     ready = operation(schema, "get", "/health/ready")["responses"]
     assert examples(ready["503"])
+    webhook = operation(schema, "post", "/webhooks/shopify")["responses"]
+    for status in ("400", "401", "413", "503"):
+        assert examples(webhook[status]), status
     for method, path in ADMIN_ROUTES:
         responses = operation(schema, method, path)["responses"]
         assert examples(responses["401"]) and examples(responses["403"]), path
@@ -166,6 +169,12 @@ async def test_documented_examples_match_real_answers(
     assert (await client.get("/health/ready")).json() == documented
     documented = examples(operation(schema, "get", "/health")["responses"]["200"])[0]
     assert (await client.get("/health")).json() == documented
+
+    webhook = operation(schema, "post", "/webhooks/shopify")["responses"]
+    unsigned = await client.post("/webhooks/shopify", content=b"{}")
+    assert unsigned.json() == examples(webhook["401"])[0]
+    answer = await shopify.post(client, "orders/create", shopify.order(4242, customer_id=4243))
+    assert set(answer.json()) == set(examples(webhook["200"])[0])
 
 
 async def test_schema_ui_is_served(client: httpx.AsyncClient) -> None:
