@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,23 +30,46 @@ def pgbouncer_binary() -> str | None:
 
 
 class PgBouncer:
-    """pool_mode = transaction with a small server pool, on a free loopback port.
+    """PgBouncer on a free loopback port (by default: transaction mode, a small server pool).
 
     PgBouncer refuses to run as root; as root it runs as the user that owns the
     PostgreSQL socket directory (or `postgres`).
     """
 
-    def __init__(self, postgres_url: str, *, pool_size: int = 4, run_as: str | None = None) -> None:
+    def __init__(
+        self,
+        postgres_url: str,
+        *,
+        pool_size: int = 4,
+        settings: Mapping[str, str] | None = None,
+        run_as: str | None = None,
+    ) -> None:
         binary = pgbouncer_binary()
         if binary is None:
             raise FileNotFoundError("pgbouncer is not installed (apt-get install pgbouncer)")
         self.binary = binary
         self.target = urlsplit(postgres_url)
-        self.pool_size = pool_size
+        self.settings = dict(settings or self.test_settings(pool_size))
         self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
         self.run_as = run_as or self._default_user()
         self.process: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def test_settings(pool_size: int) -> dict[str, str]:
+        """Transaction pooling with a small server pool: what the tests need."""
+        return {
+            "pool_mode": "transaction",
+            "default_pool_size": str(pool_size),
+            "max_client_conn": "500",
+            "server_reset_query": "",
+            "ignore_startup_parameters": "extra_float_digits",
+        }
+
+    @property
+    def pool_size(self) -> int:
+        """Server connections per database and user."""
+        return int(self.settings["default_pool_size"])
 
     @property
     def host(self) -> str:
@@ -67,6 +91,7 @@ class PgBouncer:
         user = self.target.username or "postgres"
         port = self.target.port or 5432
         (self.directory / "userlist.txt").write_text(f'"{user}" ""\n')
+        settings = "\n".join(f"{name} = {value}" for name, value in self.settings.items())
         config = self.directory / "pgbouncer.ini"
         config.write_text(
             f"""[databases]
@@ -78,13 +103,9 @@ listen_port = {self.port}
 unix_socket_dir =
 auth_type = trust
 auth_file = {self.directory / "userlist.txt"}
-pool_mode = transaction
-default_pool_size = {self.pool_size}
-max_client_conn = 500
-server_reset_query =
-ignore_startup_parameters = extra_float_digits
 logfile = {self.directory / "pgbouncer.log"}
 pidfile = {self.directory / "pgbouncer.pid"}
+{settings}
 """
         )
         if self.run_as:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import pwd
 import shutil
 import signal
 import subprocess
@@ -75,6 +74,9 @@ PGBOUNCER_SETTINGS: Final[Mapping[str, str]] = MappingProxyType(
         "default_pool_size": "20",
         "max_client_conn": "200",
         "ignore_startup_parameters": "extra_float_digits",
+        # After PostgreSQL was unreachable, PgBouncer turns clients away for
+        # this many seconds (default 15) even once it is back.
+        "server_login_retry": "1",
     }
 )
 
@@ -87,41 +89,6 @@ STOP_GRACE_SECONDS: Final = 30
 
 class StackError(RuntimeError):
     """A part of the stack did not start; the message carries its output."""
-
-
-class StackPgBouncer(PgBouncer):
-    """tests.support.pgbouncer.PgBouncer, configured with PGBOUNCER_SETTINGS."""
-
-    def __init__(self, postgres_url: str, settings: Mapping[str, str]) -> None:
-        super().__init__(postgres_url, pool_size=int(settings["default_pool_size"]))
-        self.settings = dict(settings)
-
-    def _write_config(self) -> Path:
-        user = self.target.username or "postgres"
-        port = self.target.port or 5432
-        (self.directory / "userlist.txt").write_text(f'"{user}" ""\n')
-        settings = "\n".join(f"{name} = {value}" for name, value in self.settings.items())
-        config = self.directory / "pgbouncer.ini"
-        config.write_text(
-            f"""[databases]
-* = host={self.host} port={port} user={user}
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = {self.port}
-unix_socket_dir =
-auth_type = trust
-auth_file = {self.directory / "userlist.txt"}
-logfile = {self.directory / "pgbouncer.log"}
-pidfile = {self.directory / "pgbouncer.pid"}
-{settings}
-"""
-        )
-        if self.run_as:
-            record = pwd.getpwnam(self.run_as)
-            for path in (self.directory, *self.directory.iterdir()):
-                os.chown(path, record.pw_uid, record.pw_gid)
-        return config
 
 
 class Stack:
@@ -162,7 +129,7 @@ class Stack:
         self.directory: Path | None = None
         self.postgres: EmbeddedServer | None = None
         self.postgres_url: str | None = None
-        self.pgbouncer: StackPgBouncer | None = None
+        self.pgbouncer: PgBouncer | None = None
         self.port: int | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.exit_code: int | None = None
@@ -225,7 +192,7 @@ class Stack:
 
     def _start_pgbouncer(self) -> None:
         assert self.postgres_url is not None
-        self.pgbouncer = StackPgBouncer(self.postgres_url, self.pgbouncer_settings)
+        self.pgbouncer = PgBouncer(self.postgres_url, settings=self.pgbouncer_settings)
         self.pgbouncer.start()
 
     @property
