@@ -127,8 +127,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         db_connect_timeout=read.positive_seconds("DB_CONNECT_TIMEOUT", 3.0),
         # A delivery gets at most acquire + statement + 0.5 s (app/db/database.py):
         # 4.5 s by default, inside Shopify's 5 s.
-        db_acquire_timeout=read.positive_seconds("DB_ACQUIRE_TIMEOUT", 2.5),
-        db_statement_timeout=read.positive_seconds("DB_STATEMENT_TIMEOUT", 1.5),
+        db_acquire_timeout=read.positive_seconds("DB_ACQUIRE_TIMEOUT", 3.0),
+        db_statement_timeout=read.positive_seconds("DB_STATEMENT_TIMEOUT", 1.0),
         log_level=read.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
         data_dir=Path(read.text("DATA_DIR") or ".data"),
     )

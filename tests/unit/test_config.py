@@ -22,8 +22,8 @@ def test_defaults_when_nothing_is_set() -> None:
         workers=1,
         db_pool_size=10,
         db_connect_timeout=3.0,
-        db_acquire_timeout=2.5,
-        db_statement_timeout=1.5,
+        db_acquire_timeout=3.0,
+        db_statement_timeout=1.0,
         log_level="INFO",
         data_dir=Path(".data"),
     )
