@@ -10,7 +10,10 @@ Locking: every delivery holds its shop's advisory lock (shared; shop/redact
 takes it exclusively), then the locks of the orders it writes, then of the
 customers, each group in key order. Deliveries touching the same rows
 therefore queue instead of deadlocking, and a statement that starts after
-the locks sees every committed change to those rows.
+the locks sees every committed change to those rows: the functions read a
+row, then insert or update it, with no ON CONFLICT. Taking the shop's lock
+also sets lock_timeout, so a call bounds its own waits; one call is atomic
+by itself, and the service makes it without BEGIN and COMMIT.
 
 To change one of these functions, add a migration with CREATE OR REPLACE.
 """

@@ -19,7 +19,7 @@ from app.db.enums import DeliveryStatus
 from app.db.sql import SqlFunction
 from app.webhooks.delivery import Delivery
 
-# The arguments every delivery function starts with.
+# The ledger's arguments, which every delivery function takes.
 LEDGER_PARAMETERS = (
     "ledger_id",
     "shop",
