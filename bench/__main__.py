@@ -286,10 +286,14 @@ def _soak(stack: Stack, seconds: float, lua_table: Path) -> dict[str, Any]:
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
-    _wrk(stack, 64, seconds, lua_table, f"soak-{time.monotonic_ns()}")
+    completed = _wrk(stack, 64, seconds, lua_table, f"soak-{time.monotonic_ns()}")
     sampler_stop.set()
     thread.join()
+    figures = json.loads(completed.stdout.strip().splitlines()[-1])
     return {
+        "seconds": seconds,
+        "requests": figures["requests"],
+        "non_2xx": figures["non_2xx"],
         "rss_mb_every_10s": samples,
         "first_mb": samples[0] if samples else None,
         "last_mb": samples[-1] if samples else None,
@@ -331,7 +335,12 @@ def _print_summary(report: Report) -> None:
             f"reference 3-statement loop {figures['reference_per_second']:.0f}/s"
         )
     if report.soak:
-        print(f"soak RSS (MB, every 10 s): {report.soak['rss_mb_every_10s']}")
+        soak = report.soak
+        print(
+            f"soak: {soak['requests']} requests in {soak['seconds']:g} s, "
+            f"non-2xx {soak['non_2xx']}; service RSS every 10 s (MB): "
+            f"{[round(mb, 1) for mb in soak['rss_mb_every_10s']]}"
+        )
 
 
 if __name__ == "__main__":
