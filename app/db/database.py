@@ -96,8 +96,15 @@ class Database:
         self.pool_size = pool_size
         self.acquire_timeout = acquire_timeout
         self.statement_timeout = statement_timeout
+        self._turns = asyncio.Semaphore(pool_size)
 
     async def start(self) -> None:
+        # asyncpg's pool hands out connections through an asyncio.Queue, whose
+        # get() lets a newcomer take a connection that was freed for a woken
+        # waiter; the waiter then queues again at the back. Under load (more
+        # requests than connections) a few requests starved past the acquire
+        # timeout and got 503. asyncio.Semaphore is first come, first served.
+        self._turns = asyncio.Semaphore(self.pool_size)
         # min_size=0: starting never connects, so the service comes up (not
         # ready) while the database is down and recovers when it returns.
         await self.engine.start_connection_pool(
@@ -131,9 +138,28 @@ class Database:
     async def connection(self, deadline: float | None = None) -> AsyncIterator[Connection]:
         """A pooled connection; transport failures close it and become DatabaseUnavailable."""
         deadline = deadline or self._deadline()
-        remaining = deadline - asyncio.get_running_loop().time()
+        acquired_by = min(deadline, asyncio.get_running_loop().time() + self.acquire_timeout)
+        async with self._turn(acquired_by), self._pooled_connection(acquired_by) as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def _turn(self, acquired_by: float) -> AsyncIterator[None]:
+        """Waits, in arrival order, until a pooled connection is ours to take."""
         try:
-            connection = await self.pool.acquire(timeout=min(self.acquire_timeout, remaining))
+            async with asyncio.timeout_at(acquired_by):
+                await self._turns.acquire()
+        except TimeoutError as error:
+            raise DatabaseUnavailable("no database connection free in time") from error
+        try:
+            yield
+        finally:
+            self._turns.release()
+
+    @asynccontextmanager
+    async def _pooled_connection(self, acquired_by: float) -> AsyncIterator[Connection]:
+        remaining = acquired_by - asyncio.get_running_loop().time()
+        try:
+            connection = await self.pool.acquire(timeout=max(remaining, 0.001))
         except Exception as error:
             if is_unavailable(error):
                 raise DatabaseUnavailable(f"no database connection: {_describe(error)}") from error
