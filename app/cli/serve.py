@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     with database_url(settings), _metrics_directory():
         import uvicorn
 
+        _ignore_stop_signals_once_served()
         uvicorn.run(
             "app.asgi:create_app",
             factory=True,
@@ -44,6 +46,18 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         )
     return 0
+
+
+def _ignore_stop_signals_once_served() -> None:
+    """Lets the cleanup after the server (stopping the embedded PostgreSQL) finish.
+
+    Uvicorn handles SIGINT and SIGTERM while it serves; when it has shut down it
+    raises the signal again under the handler it found, which killed the process
+    before the cleanup ran. A second Ctrl-C (`uv run` forwards one on top of the
+    terminal's) interrupted the cleanup the same way.
+    """
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.SIG_IGN)
 
 
 @contextmanager
