@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,9 +23,9 @@ from app.db.database import Database
 from app.db.embedded import EmbeddedServer
 from app.db.engine import create_engine
 from tests.support import shopify
+from tests.support.ops import run_cli
 from tests.support.pgbouncer import PgBouncer, pgbouncer_binary
 
-ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("message_logs", "automations", "orders", "customers", "webhook_events", "shops")
 
 
@@ -46,17 +43,10 @@ async def execute(url: str, *statements: str) -> None:
         await connection.close()
 
 
-def migrate(url: str) -> subprocess.CompletedProcess[str]:
+def migrate(url: str) -> None:
     """Run the real migrations, through the real command line."""
-    return subprocess.run(
-        [sys.executable, "-m", "app", "migrate"],
-        env={**os.environ, "DATABASE_URL": url},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
+    result = run_cli(url, "migrate", timeout=120)
+    assert result.returncode == 0, f"migrate failed:\n{result.stdout}\n{result.stderr}"
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,27 +21,16 @@ from piccolo.table import TABLE_REGISTRY
 from app.db import tables
 from app.db.migrations import pending_migration_ids
 from app.db.piccolo_app import APP_CONFIG
+from tests.support.ops import CliResult, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = ROOT / "migrations"
 TABLES = {"customers", "orders", "automations", "message_logs", "shops", "webhook_events"}
 
 
-def run_migrate(database_url: str) -> subprocess.CompletedProcess[str]:
+async def migrate(database_url: str) -> CliResult:
     """The real command line, as an operator (or the deploy job) runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "app", "migrate"],
-        env={**os.environ, "DATABASE_URL": database_url},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-async def migrate(database_url: str) -> subprocess.CompletedProcess[str]:
-    result = await asyncio.to_thread(run_migrate, database_url)
+    result = await asyncio.to_thread(run_cli, database_url, "migrate", timeout=120)
     assert result.returncode == 0, f"migrate failed:\n{result.stdout}\n{result.stderr}"
     return result
 

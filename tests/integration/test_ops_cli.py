@@ -19,6 +19,7 @@ from tests.support.ops import (
     run_cli_with_terminal,
     snapshot,
 )
+from tests.support.shopify import deliver
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -42,15 +43,6 @@ def summary(stdout: str) -> dict[str, Any]:
 
 def expired_order(order_id: int) -> dict[str, Any]:
     return shopify.order(order_id, customer_id=CUSTOMER, financial_status="expired")
-
-
-async def deliver(
-    client: httpx.AsyncClient, topic: str, payload: dict[str, Any], webhook_id: str, **options: Any
-) -> str:
-    response = await shopify.post(client, topic, payload, webhook_id=webhook_id, **options)
-    assert response.status_code == 200, response.text
-    status: str = response.json()["status"]
-    return status
 
 
 @pytest.fixture

@@ -51,9 +51,7 @@ def order_of(order_id: int, customer_id: int, email: str, first: str, total: str
 async def deliver(
     client: httpx.AsyncClient, topic: str, payload: dict[str, Any], webhook_id: str, **options: Any
 ) -> None:
-    response = await shopify.post(client, topic, payload, webhook_id=webhook_id, **options)
-    assert response.status_code == 200, response.text
-    assert response.json()["status"] == "processed", response.text
+    assert await shopify.deliver(client, topic, payload, webhook_id, **options) == "processed"
 
 
 @pytest.fixture

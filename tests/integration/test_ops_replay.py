@@ -27,6 +27,7 @@ from tests.support.ops import (
     snapshot,
     value,
 )
+from tests.support.shopify import deliver
 
 # Columns that differ between two shops holding the same data.
 ROW_IDENTITY = {"id", "shop_id", "created_at", "customer_id", "row_text"}
@@ -40,15 +41,6 @@ async def replay(client: httpx.AsyncClient, **request: Any) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-async def deliver(
-    client: httpx.AsyncClient, topic: str, payload: dict[str, Any], webhook_id: str, **options: Any
-) -> str:
-    response = await shopify.post(client, topic, payload, webhook_id=webhook_id, **options)
-    assert response.status_code == 200, response.text
-    status: str = response.json()["status"]
-    return status
 
 
 def expired_order(

@@ -12,15 +12,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
 import random
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -34,11 +30,11 @@ from app.db.database import Database, Transaction
 from app.db.migrations import pending_migration_ids
 from tests.conftest import database_for
 from tests.support import shopify
+from tests.support.ops import run_cli
 from tests.support.pgbouncer import PgBouncer
 
 pytestmark = pytest.mark.pgbouncer
 
-ROOT = Path(__file__).resolve().parents[2]
 TABLES = ("customers", "orders", "automations", "message_logs", "shops", "webhook_events")
 
 TASKS = 200
@@ -338,25 +334,13 @@ async def test_default_asyncpg_pool_breaks_behind_pgbouncer(
     assert prepared_statement_errors, "expected prepared-statement errors; " + describe(errors)
 
 
-def run_migrate(database_url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app", "migrate"],
-        env={**os.environ, "DATABASE_URL": database_url},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 async def test_migrations_run_through_pgbouncer(
     pgbouncer: PgBouncer, settings: Settings, create_database: Any
 ) -> None:
     direct_url: str = await asyncio.to_thread(create_database, False)
     through_pgbouncer = pgbouncer.url(database_name(direct_url))
 
-    first = await asyncio.to_thread(run_migrate, through_pgbouncer)
+    first = await asyncio.to_thread(run_cli, through_pgbouncer, "migrate", timeout=120)
     assert first.returncode == 0, f"{first.stdout}\n{first.stderr}"
 
     connection = await asyncpg.connect(direct_url)
@@ -368,7 +352,7 @@ async def test_migrations_run_through_pgbouncer(
         assert {row["table_name"] for row in tables} >= {*TABLES, "migration"}
         assert applied
 
-        second = await asyncio.to_thread(run_migrate, through_pgbouncer)
+        second = await asyncio.to_thread(run_cli, through_pgbouncer, "migrate", timeout=120)
         assert second.returncode == 0, f"{second.stdout}\n{second.stderr}"
         assert await connection.fetch("SELECT * FROM migration ORDER BY id") == applied
     finally:

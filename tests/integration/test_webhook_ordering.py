@@ -11,6 +11,7 @@ import pytest
 
 from app.db.database import Database
 from tests.support import queries, shopify
+from tests.support.shopify import deliver
 
 T1 = "2026-03-01T10:00:00Z"
 T2 = "2026-03-01T11:00:00Z"
@@ -19,15 +20,6 @@ T3 = "2026-03-01T12:00:00Z"
 
 def ts(value: str) -> datetime:
     return datetime.fromisoformat(value)
-
-
-async def deliver(
-    client: httpx.AsyncClient, topic: str, payload: dict[str, Any], **options: Any
-) -> str:
-    response = await shopify.post(client, topic, payload, **options)
-    assert response.status_code == 200, response.text
-    status: str = response.json()["status"]
-    return status
 
 
 async def snapshot(db: Database) -> dict[str, list[dict[str, Any]]]:

@@ -28,9 +28,8 @@ async def deliver(
     expected: str = "processed",
     **options: Any,
 ) -> None:
-    response = await shopify.post(client, topic, payload, **options)
-    assert response.status_code == 200, response.text
-    assert response.json()["status"] == expected, (topic, response.json())
+    status = await shopify.deliver(client, topic, payload, **options)
+    assert status == expected, (topic, status)
 
 
 async def totals(db: Database, customer_id: int, shop: str = shopify.SHOP) -> dict[str, Any]:

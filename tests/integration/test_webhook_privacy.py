@@ -11,6 +11,7 @@ import httpx
 
 from app.db.database import Database
 from tests.support import queries, shopify
+from tests.support.shopify import deliver
 
 # The subject of Shopify's customers/redact sample, and the orders it names.
 CUSTOMER = 191167
@@ -20,15 +21,6 @@ PHONE = "555-625-1199"
 NAME = "John Smith"
 
 OTHER_CUSTOMER = 191168
-
-
-async def deliver(
-    client: httpx.AsyncClient, topic: str, payload: dict[str, Any], **options: Any
-) -> str:
-    response = await shopify.post(client, topic, payload, **options)
-    assert response.status_code == 200, response.text
-    status: str = response.json()["status"]
-    return status
 
 
 def subject_order(order_id: int, **options: Any) -> dict[str, Any]:

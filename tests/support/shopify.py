@@ -188,3 +188,17 @@ async def post(
     return await client.post(
         "/webhooks/shopify", content=body, headers=headers(topic, body, **options)
     )
+
+
+async def deliver(
+    client: httpx.AsyncClient,
+    topic: str,
+    payload: dict[str, Any] | bytes,
+    webhook_id: str | None = None,
+    **options: Any,
+) -> str:
+    """POST a signed delivery that must be answered 200; return its status (processed, ...)."""
+    response = await post(client, topic, payload, webhook_id=webhook_id, **options)
+    assert response.status_code == 200, response.text
+    status: str = response.json()["status"]
+    return status
