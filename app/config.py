@@ -6,7 +6,9 @@ collected and reported together, so an operator fixes them in one go.
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,9 @@ from urllib.parse import urlsplit
 T = TypeVar("T")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DEFAULT_ADMIN_BASE_URL = "https://{shop}"
+# The current stable version of Shopify's Admin API (quarterly: YYYY-01/04/07/10).
+DEFAULT_API_VERSION = "2026-10"
 
 
 class ConfigError(Exception):
@@ -38,6 +43,11 @@ class Settings:
     db_statement_timeout: float
     log_level: str
     data_dir: Path
+    shopify_admin_base_url: str
+    shopify_api_version: str
+    token_encryption_keys: tuple[str, ...]
+    sync_lease_seconds: float
+    sync_overdue_seconds: float
 
     @property
     def shopify_secrets(self) -> tuple[bytes, ...]:
@@ -64,14 +74,23 @@ class _Reader:
         value = self.environ.get(name, "").strip()
         return value or None
 
-    def parsed(self, name: str, default: T, parse: Callable[[str], T], expected: str) -> T:
+    def parsed(
+        self,
+        name: str,
+        default: T,
+        parse: Callable[[str], T],
+        expected: str,
+        *,
+        secret: bool = False,
+    ) -> T:
         raw = self.text(name)
         if raw is None:
             return default
         try:
             return parse(raw)
         except ValueError:
-            self.problems.append(f"{name}={raw!r} is not {expected}")
+            shown = name if secret else f"{name}={raw!r}"  # a secret is never echoed
+            self.problems.append(f"{shown} is not {expected}")
             return default
 
     def positive_int(self, name: str, default: int) -> int:
@@ -131,6 +150,27 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         db_statement_timeout=read.positive_seconds("DB_STATEMENT_TIMEOUT", 1.0),
         log_level=read.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
         data_dir=Path(read.text("DATA_DIR") or ".data"),
+        shopify_admin_base_url=read.parsed(
+            "SHOPIFY_ADMIN_BASE_URL",
+            DEFAULT_ADMIN_BASE_URL,
+            _admin_base_url,
+            "an http(s) URL template containing {shop}",
+        ),
+        shopify_api_version=read.parsed(
+            "SHOPIFY_API_VERSION",
+            DEFAULT_API_VERSION,
+            _api_version,
+            "an API version like 2026-10",
+        ),
+        token_encryption_keys=read.parsed(
+            "TOKEN_ENCRYPTION_KEY",
+            (),
+            _fernet_keys,
+            "one or more comma-separated Fernet keys (32 bytes, URL-safe base64)",
+            secret=True,
+        ),
+        sync_lease_seconds=read.positive_seconds("SYNC_LEASE_SECONDS", 600.0),
+        sync_overdue_seconds=read.positive_seconds("SYNC_OVERDUE_SECONDS", 7200.0),
     )
     _check_database_url(settings.database_url, read.problems)
     if read.problems:
@@ -143,3 +183,28 @@ def _port(raw: str) -> int:
     if not 0 < port < 65536:
         raise ValueError(raw)
     return port
+
+
+def _admin_base_url(raw: str) -> str:
+    parts = urlsplit(raw.replace("{shop}", "shop.example"))
+    if "{shop}" not in raw or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(raw)
+    return raw.rstrip("/")
+
+
+def _api_version(raw: str) -> str:
+    if raw != "unstable" and not re.fullmatch(r"20\d\d-(01|04|07|10)", raw):
+        raise ValueError(raw)
+    return raw
+
+
+def _fernet_keys(raw: str) -> tuple[str, ...]:
+    keys = tuple(key.strip() for key in raw.split(",") if key.strip())
+    for key in keys:
+        try:
+            decoded = base64.urlsafe_b64decode(key.encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            raise ValueError("not base64") from None
+        if len(decoded) != 32:
+            raise ValueError("not 32 bytes")
+    return keys

@@ -61,3 +61,22 @@ class DeliveryStatus(StrEnum):
     processed = "processed"
     failed = "failed"
     ignored = "ignored"
+
+
+class SyncKind(StrEnum):
+    """A full sync reads a shop's whole history (bulk operations); incremental, what changed."""
+
+    full = "full"
+    incremental = "incremental"
+
+
+class SyncRunStatus(StrEnum):
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    partial = "partial"  # ended early with some data applied (a bulk operation failed partway)
+
+
+class SyncResource(StrEnum):
+    customers = "customers"
+    orders = "orders"

@@ -13,7 +13,10 @@ from piccolo.columns import (
     JSONB,
     UUID,
     Array,
+    BigInt,
+    BigSerial,
     Boolean,
+    DoublePrecision,
     ForeignKey,
     Integer,
     Numeric,
@@ -33,6 +36,9 @@ from app.db.enums import (
     FinancialStatus,
     MessageChannel,
     MessageStatus,
+    SyncKind,
+    SyncResource,
+    SyncRunStatus,
     TriggerType,
 )
 
@@ -204,4 +210,108 @@ class WebhookEvent(Table, tablename="webhook_events"):
     webhook_events_status_check = one_of("status", DeliveryStatus)
 
 
-ALL_TABLES: list[type[Table]] = [Shop, Customer, Order, Automation, MessageLog, WebhookEvent]
+class ShopCredential(Table, tablename="shop_credentials"):
+    """A shop's Admin API access token, encrypted (Fernet, keys from TOKEN_ENCRYPTION_KEY)."""
+
+    id = UUID(primary_key=True)
+    shop_id = Varchar(length=255, null=False, default=None, unique=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+    # Never the token itself: a Fernet token (AES-CBC + HMAC-SHA256) holding it.
+    access_token_encrypted = Text(null=False, default=None)
+    scope = Text(null=True, default=None)
+    # Set when Shopify answered 401/403: the scheduler skips the shop until new
+    # credentials are stored.
+    invalid_at = optional_timestamp()
+    invalid_reason = Text(null=True, default=None)
+
+
+class SyncRun(Table, tablename="sync_runs"):
+    """One sync of a shop through the Admin API, with what it fetched and applied."""
+
+    id = UUID(primary_key=True)
+    shop_id = required_text(255, index=True)
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+    kind = required_choice(SyncKind, 16)
+    # The resources synced, comma-separated in sync order ("customers,orders").
+    resource = required_text(64)
+    status = required_choice(SyncRunStatus, 16, index=True)
+    started_at = Timestamptz(default=TimestamptzNow())
+    finished_at = optional_timestamp()
+    fetched = BigInt(null=False, default=0)
+    applied = BigInt(null=False, default=0)
+    stale = BigInt(null=False, default=0)
+    failed = BigInt(null=False, default=0)
+    api_cost = BigInt(null=False, default=0)
+    throttle_wait_seconds = DoublePrecision(null=False, default=0.0)
+    last_error = Text(null=True, default=None)
+    # What the operator should know about the data, e.g. that without
+    # read_all_orders only the last 60 days of orders were visible.
+    note = Text(null=True, default=None)
+
+    sync_runs_kind_check = one_of("kind", SyncKind)
+    sync_runs_status_check = one_of("status", SyncRunStatus)
+
+
+class SyncState(Table, tablename="sync_state"):
+    """Per shop and resource: how far the sync has got."""
+
+    id = UUID(primary_key=True)
+    shop_id = required_text(255)
+    created_at = Timestamptz(default=TimestamptzNow())
+    resource = required_choice(SyncResource, 16)
+    # Objects updated before this time are applied; the next incremental run
+    # asks for updated_at >= watermark - overlap.
+    watermark = optional_timestamp()
+    full_sync_completed_at = optional_timestamp()
+    last_success_at = optional_timestamp()
+    last_failure_at = optional_timestamp()
+
+    sync_state_shop_id_resource_key = Unique([shop_id, resource])
+    sync_state_resource_check = one_of("resource", SyncResource)
+
+
+class SyncLease(Table, tablename="sync_leases"):
+    """One sync per shop at a time, across processes and replicas.
+
+    A row, not an advisory lock: behind PgBouncer in transaction mode a session
+    lock would not survive the transaction. The holder renews `expires_at`
+    while it works; a crashed holder's lease simply expires.
+    """
+
+    id = UUID(primary_key=True)
+    shop_id = Varchar(length=255, null=False, default=None, unique=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    run_id = UUID(null=False, default=None)
+    expires_at = Timestamptz(null=False, default=None)
+
+
+class SyncBulkRow(Table, tablename="sync_bulk_rows"):
+    """A bulk operation's JSONL lines while a full sync applies them.
+
+    Shopify does not promise that a child line (an order's line item, with
+    `__parentId`) follows its parent, so the lines are staged here as they
+    stream in and applied parent by parent afterwards: the sync's memory stays
+    bounded whatever the shop's size. A run's rows are deleted when it ends.
+    """
+
+    id = BigSerial(primary_key=True)
+    run_id = UUID(null=False, default=None, index=True)
+    gid = Text(null=False, default=None)
+    parent_gid = Text(null=True, default=None, index=True)
+    document = JSONB(null=False, default=None)
+
+
+ALL_TABLES: list[type[Table]] = [
+    Shop,
+    Customer,
+    Order,
+    Automation,
+    MessageLog,
+    WebhookEvent,
+    ShopCredential,
+    SyncRun,
+    SyncState,
+    SyncLease,
+    SyncBulkRow,
+]
