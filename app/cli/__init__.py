@@ -1,4 +1,4 @@
-"""Command line: `python -m app serve | migrate | replay | events`.
+"""Command line: `python -m app serve | migrate | replay | events | sync | shops`.
 
 Each command lives in its own module, imported only when it runs: `migrate`
 (run before every deployment and by the tests) does not load the web stack.
@@ -10,10 +10,12 @@ import argparse
 import importlib
 import sys
 from datetime import datetime
+from typing import Any
 
 from app.config import ConfigError, load_settings
-from app.db.enums import DeliveryStatus
+from app.db.enums import DeliveryStatus, SyncResource
 from app.operations.logs import configure_logging
+from app.webhooks.delivery import SHOP_DOMAIN
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +45,64 @@ def parser() -> argparse.ArgumentParser:
     _add_filters(events)
     events.add_argument("--event-id", help="X-Shopify-Event-Id")
     events.add_argument("--limit", type=int, default=50)
+    _add_sync(commands)
+    _add_shops(commands)
     return root
+
+
+def _add_sync(commands: Any) -> None:
+    sync = commands.add_parser("sync", help="fetch customers and orders through the Admin API")
+    which = sync.add_mutually_exclusive_group(required=True)
+    which.add_argument("--shop", type=shop_domain, help="the shop to sync now")
+    which.add_argument("--all", action="store_true", help="every shop with credentials")
+    sync.add_argument("--full", action="store_true", help="the whole history (bulk operations)")
+    sync.add_argument(
+        "--resources",
+        type=_resources,
+        default=tuple(SyncResource),
+        help="comma-separated: customers,orders (default: both)",
+    )
+    sync.add_argument(
+        "--every", type=_seconds, help="with --all: run on this schedule (seconds) until stopped"
+    )
+
+
+def _add_shops(commands: Any) -> None:
+    shops = commands.add_parser("shops", help="a shop's Admin API credentials")
+    actions = shops.add_subparsers(dest="action", required=True, metavar="ACTION")
+    set_token = actions.add_parser("set-token", help="store a token read from standard input")
+    set_token.add_argument("shop", type=shop_domain)
+    set_token.add_argument(
+        "--scope",
+        default=None,
+        help="granted scopes, e.g. read_customers,read_orders,read_all_orders",
+    )
+    delete_token = actions.add_parser("delete-token", help="delete a shop's credentials")
+    delete_token.add_argument("shop", type=shop_domain)
+    actions.add_parser("rotate-keys", help="re-encrypt every token with the first key")
+
+
+def shop_domain(value: str) -> str:
+    domain = value.strip().lower()
+    if len(domain) > 255 or not SHOP_DOMAIN.fullmatch(domain):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a *.myshopify.com domain")
+    return domain
+
+
+def _resources(value: str) -> tuple[SyncResource, ...]:
+    try:
+        chosen = {SyncResource(part.strip()) for part in value.split(",") if part.strip()}
+    except ValueError:
+        raise argparse.ArgumentTypeError("resources are customers and/or orders") from None
+    # Customers first: orders then find their customers' rows complete.
+    return tuple(resource for resource in SyncResource if resource in chosen)
+
+
+def _seconds(value: str) -> float:
+    seconds = float(value)
+    if not 0 < seconds < 86400 * 7:
+        raise argparse.ArgumentTypeError("seconds must be above 0 and below a week")
+    return seconds
 
 
 def _add_filters(command: argparse.ArgumentParser) -> None:

@@ -1,0 +1,236 @@
+"""Shopify's GraphQL Admin API over httpx: one shop, its token, its rate limit.
+
+Shopify meters every shop with a leaky bucket of cost points
+(`extensions.cost.throttleStatus`). The client remembers what the last answer
+said and does not send a query the bucket cannot pay for: it waits
+`(needed - available) / restoreRate` first. Throttled answers, HTTP 429, 5xx,
+timeouts and dropped connections are retried with exponential backoff and
+jitter, a bounded number of times. 401 and 403 are never retried: the token is
+wrong or revoked, and only an operator can fix that.
+
+The access token goes in one header to the shop's Admin API host and nowhere
+else; it never appears in an exception message or a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import msgspec
+
+log = logging.getLogger("app.shopify")
+
+# Shopify refuses a single query costing more than this, whatever the bucket holds.
+MAX_QUERY_COST = 1000
+MAX_ATTEMPTS = 6
+MAX_THROTTLED_ANSWERS = 30
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 30.0
+TIMEOUT = httpx.Timeout(30.0, connect=5.0, pool=10.0)
+
+
+class ShopifyError(Exception):
+    """The Admin API gave no usable answer (after the retries that made sense)."""
+
+
+class ShopifyAuthError(ShopifyError):
+    """401 or 403: the shop's token is invalid, revoked, or lacks a scope."""
+
+
+@dataclass
+class Bucket:
+    """The shop's leaky bucket as the last answer described it, refilled with time since."""
+
+    maximum: float = float(MAX_QUERY_COST)
+    available: float = float(MAX_QUERY_COST)
+    restore_rate: float = 50.0
+    observed_at: float = field(default_factory=time.monotonic)
+
+    def now_available(self) -> float:
+        elapsed = time.monotonic() - self.observed_at
+        return min(self.maximum, self.available + elapsed * self.restore_rate)
+
+    def seconds_until(self, cost: float) -> float:
+        """How long until `cost` points are in the bucket (0: now)."""
+        missing = min(cost, self.maximum) - self.now_available()
+        return max(0.0, missing / self.restore_rate) if missing > 0 else 0.0
+
+    def observe(self, throttle_status: dict[str, Any]) -> None:
+        self.maximum = float(throttle_status.get("maximumAvailable") or self.maximum)
+        self.available = float(throttle_status.get("currentlyAvailable") or 0.0)
+        self.restore_rate = float(throttle_status.get("restoreRate") or self.restore_rate)
+        self.observed_at = time.monotonic()
+
+    def spend(self, cost: float) -> None:
+        self.available = self.now_available() - cost
+        self.observed_at = time.monotonic()
+
+
+@dataclass
+class Usage:
+    """What a sync's API calls cost: points spent, and time spent waiting for the bucket."""
+
+    api_cost: int = 0
+    throttle_wait_seconds: float = 0.0
+    requests: int = 0
+
+
+@dataclass(frozen=True)
+class Answer:
+    data: dict[str, Any]
+    requested_cost: int | None
+
+
+class AdminClient:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        shop: str,
+        access_token: str,
+        base_url: str,
+        api_version: str,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.http = http
+        self.shop = shop
+        self.endpoint = f"{base_url.format(shop=shop)}/admin/api/{api_version}/graphql.json"
+        self._headers = {"X-Shopify-Access-Token": access_token}
+        self.bucket = Bucket()
+        self.usage = Usage()
+        self._sleep = sleep
+
+    async def query(
+        self, document: str, variables: dict[str, Any] | None = None, *, cost: float = 10
+    ) -> Answer:
+        """Run one query or mutation; `cost` is what it is expected to cost (for the bucket)."""
+        failures = 0
+        throttled = 0
+        body = {"query": document, "variables": variables or {}}
+        while True:
+            await self._wait_for_bucket(cost)
+            try:
+                answer = await self._post(body, cost)
+            except _Throttled as error:
+                throttled += 1
+                if throttled > MAX_THROTTLED_ANSWERS:
+                    raise ShopifyError(f"throttled {throttled} times in a row") from None
+                await self._pause(error.wait_seconds, throttle=True)
+                continue
+            except _Retryable as error:
+                failures += 1
+                if failures >= MAX_ATTEMPTS:
+                    raise ShopifyError(f"gave up after {failures} attempts: {error}") from None
+                delay = error.retry_after or _backoff(failures)
+                log.warning(
+                    "admin api call failed, retrying",
+                    extra={"fields": {"shop": self.shop, "reason": str(error), "in_s": delay}},
+                )
+                await self._pause(delay, throttle=error.retry_after is not None)
+                continue
+            return answer
+
+    async def _wait_for_bucket(self, cost: float) -> None:
+        wait = self.bucket.seconds_until(cost)
+        if wait > 0:
+            await self._pause(wait, throttle=True)
+
+    async def _pause(self, seconds: float, *, throttle: bool) -> None:
+        if throttle:
+            self.usage.throttle_wait_seconds += seconds
+        await self._sleep(seconds)
+
+    async def _post(self, body: dict[str, Any], cost: float) -> Answer:
+        self.usage.requests += 1
+        try:
+            response = await self.http.post(self.endpoint, json=body, headers=self._headers)
+        except httpx.TimeoutException:
+            raise _Retryable("timed out") from None
+        except httpx.TransportError as error:
+            raise _Retryable(f"connection failed ({type(error).__name__})") from None
+        status = response.status_code
+        if status in (401, 403):
+            raise ShopifyAuthError(f"Shopify answered {status}: the access token was refused")
+        if status == 429:
+            raise _Retryable("HTTP 429", retry_after=_retry_after(response))
+        if status >= 500:
+            raise _Retryable(f"HTTP {status}")
+        if status != 200:
+            raise ShopifyError(f"Shopify answered HTTP {status}")
+        return self._answer(response.content, cost)
+
+    def _answer(self, content: bytes, cost: float) -> Answer:
+        try:
+            payload = msgspec.json.decode(content)
+        except msgspec.DecodeError:
+            raise _Retryable("the answer was not JSON") from None
+        if not isinstance(payload, dict):
+            raise _Retryable("the answer was not a JSON object")
+        query_cost = (payload.get("extensions") or {}).get("cost") or {}
+        throttle_status = query_cost.get("throttleStatus")
+        if throttle_status:
+            self.bucket.observe(throttle_status)
+        self.usage.api_cost += int(query_cost.get("actualQueryCost") or 0)
+        errors = payload.get("errors")
+        if errors:
+            if _is_throttled(errors):
+                needed = float(query_cost.get("requestedQueryCost") or cost)
+                raise _Throttled(max(self.bucket.seconds_until(needed), 0.5))
+            raise ShopifyError(f"the query was refused: {_first_message(errors)}")
+        data = payload.get("data")
+        if not isinstance(data, dict):
+            raise _Retryable("the answer held no data")
+        requested = query_cost.get("requestedQueryCost")
+        return Answer(data, int(requested) if requested is not None else None)
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class _Throttled(Exception):
+    def __init__(self, wait_seconds: float) -> None:
+        super().__init__("throttled")
+        self.wait_seconds = wait_seconds
+
+
+def _backoff(failures: int) -> float:
+    """Exponential backoff with full jitter, so many clients do not retry in step."""
+    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2**failures)
+    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 (not for security)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return min(max(float(response.headers["retry-after"]), 0.0), BACKOFF_MAX_SECONDS)
+    except (KeyError, ValueError):
+        return None
+
+
+def _is_throttled(errors: Any) -> bool:
+    if not isinstance(errors, list):
+        return False
+    return any(
+        isinstance(error, dict) and (error.get("extensions") or {}).get("code") == "THROTTLED"
+        for error in errors
+    )
+
+
+def _first_message(errors: Any) -> str:
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        return str(errors[0].get("message", "unknown error"))[:500]
+    return str(errors)[:500]
+
+
+def http_client() -> httpx.AsyncClient:
+    """The httpx client for Admin API calls and bulk downloads (no redirects to other hosts)."""
+    return httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)

@@ -1,0 +1,241 @@
+"""Full sync: a shop's whole history through one bulk operation per resource.
+
+Customers are applied as their lines stream in. Orders come with their line
+items as separate lines (`__parentId`), in no promised order, so the lines are
+first staged in sync_bulk_rows and then applied order by order with their
+line items: memory stays bounded whatever the shop's size. When Shopify fails
+an operation partway, the partial data it wrote is applied and the run ends
+`partial`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import httpx
+import msgspec
+
+from app.db.database import Database
+from app.db.enums import SyncResource
+from app.shopify.bulk import FinishedSignal, result_lines, start_bulk_query, wait_for_bulk_operation
+from app.shopify.client import AdminClient, ShopifyError
+from app.shopify.nodes import BulkOperation, CustomerNode, LineItemNode, OrderNode
+from app.shopify.queries import BULK_CUSTOMERS, BULK_ORDERS
+from app.sync.apply import BATCH_SIZE, apply_batch
+from app.sync.records import RecordError, customer_record, decode_node, order_record
+from app.sync.runs import Run, RunCounts
+
+log = logging.getLogger("app.sync")
+
+BULK_QUERIES = {SyncResource.customers: BULK_CUSTOMERS, SyncResource.orders: BULK_ORDERS}
+# Staged lines written per COPY, and read back per query (by id range).
+STAGE_CHUNK = 2000
+
+ProgressCallback = Callable[[Run], Awaitable[None]]
+
+
+class Line(msgspec.Struct):
+    """What staging needs of a JSONL line: its id and its parent's."""
+
+    id: str
+    parent_id: str | None = msgspec.field(name="__parentId", default=None)
+
+
+class FullSyncResult(msgspec.Struct):
+    complete: bool
+    # Shopify's time when the operation was created: every change after it
+    # is for the next incremental sync to fetch.
+    snapshot_at: datetime | None
+
+
+async def sync_fully(
+    database: Database,
+    client: AdminClient,
+    http: httpx.AsyncClient,
+    run: Run,
+    resource: SyncResource,
+    finished_signal: FinishedSignal,
+    on_progress: ProgressCallback,
+) -> FullSyncResult:
+    operation = await start_bulk_query(client, BULK_QUERIES[resource])
+    _log(run, resource, "bulk operation started", operation=operation.id)
+    operation = await wait_for_bulk_operation(client, operation.id, finished_signal)
+    url = _result_url(run, resource, operation)
+    if url is not None:
+        lines = result_lines(http, url)
+        if resource is SyncResource.customers:
+            await _apply_customers(database, run, lines, on_progress)
+        else:
+            await _apply_orders(database, run, lines, on_progress)
+    return FullSyncResult(operation.status == "COMPLETED", operation.created_at)
+
+
+def _result_url(run: Run, resource: SyncResource, operation: BulkOperation) -> str | None:
+    if operation.status == "COMPLETED":
+        _log(run, resource, "bulk operation completed", objects=operation.object_count)
+        return operation.url  # None when the query matched nothing
+    reason = f"bulk operation {operation.status.lower()} ({operation.error_code or 'no code'})"
+    if operation.partial_data_url is None:
+        raise ShopifyError(f"{reason}, with no partial data")
+    run.notes.append(f"{resource.value}: {reason}; its partial data was applied")
+    _log(run, resource, "bulk operation failed; applying its partial data", reason=reason)
+    return operation.partial_data_url
+
+
+async def _apply_customers(
+    database: Database, run: Run, lines: AsyncIterator[bytes], on_progress: ProgressCallback
+) -> None:
+    batches = _Pipeline(database, run, SyncResource.customers, on_progress)
+    batch: list[dict[str, Any]] = []
+    async for line in lines:
+        run.counts.fetched += 1
+        try:
+            batch.append(customer_record(decode_node(msgspec.json.decode(line), CustomerNode)))
+        except (RecordError, msgspec.DecodeError) as error:
+            _skip(run, SyncResource.customers, error)
+        if len(batch) >= BATCH_SIZE:
+            await batches.submit(batch)
+            batch = []
+    await batches.submit(batch)
+    await batches.drain()
+
+
+async def _apply_orders(
+    database: Database, run: Run, lines: AsyncIterator[bytes], on_progress: ProgressCallback
+) -> None:
+    try:
+        await _stage(database, run.id, lines)
+        await _apply_staged_orders(database, run, on_progress)
+    finally:
+        await discard_staged(database, run.id)
+
+
+async def _stage(database: Database, run_id: UUID, lines: AsyncIterator[bytes]) -> None:
+    rows: list[tuple[UUID, str, str | None, str]] = []
+    async for line in lines:
+        try:
+            parsed = msgspec.json.decode(line, type=Line)
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            raise ShopifyError(f"bulk result line is not a node: {error}") from None
+        rows.append((run_id, parsed.id, parsed.parent_id, line.decode()))
+        if len(rows) >= STAGE_CHUNK:
+            await _copy(database, rows)
+            rows = []
+    await _copy(database, rows)
+
+
+async def _copy(database: Database, rows: list[tuple[UUID, str, str | None, str]]) -> None:
+    if rows:
+        async with database.connection() as connection:
+            await connection.copy_records_to_table(
+                "sync_bulk_rows", records=rows, columns=("run_id", "gid", "parent_gid", "document")
+            )
+
+
+# Parents staged in an id range, each with its children in the order they came.
+_STAGED_PARENTS = """
+SELECT p.id, p.document::text AS document,
+       (SELECT coalesce(json_agg(c.document ORDER BY c.id), '[]')::text
+        FROM sync_bulk_rows AS c WHERE c.parent_gid = p.gid AND c.run_id = p.run_id) AS children
+FROM sync_bulk_rows AS p
+WHERE p.run_id = $1 AND p.parent_gid IS NULL AND p.id > $2 AND p.id <= $3
+ORDER BY p.id
+"""
+
+
+async def _apply_staged_orders(database: Database, run: Run, on_progress: ProgressCallback) -> None:
+    async with database.connection() as connection:
+        bounds = await connection.fetchrow(
+            "SELECT min(id) AS first, max(id) AS last FROM sync_bulk_rows WHERE run_id = $1",
+            run.id,
+        )
+    if bounds is None or bounds["first"] is None:
+        return
+    batches = _Pipeline(database, run, SyncResource.orders, on_progress)
+    start = bounds["first"] - 1
+    while start < bounds["last"]:
+        async with database.connection() as connection:
+            parents = await connection.fetch(
+                _STAGED_PARENTS, run.id, start, start + STAGE_CHUNK, timeout=60
+            )
+        start += STAGE_CHUNK
+        records = [record for row in parents if (record := _order(run, row)) is not None]
+        for offset in range(0, len(records), BATCH_SIZE):
+            await batches.submit(records[offset : offset + BATCH_SIZE])
+    await batches.drain()
+
+
+def _order(run: Run, row: Any) -> dict[str, Any] | None:
+    run.counts.fetched += 1
+    try:
+        order = decode_node(msgspec.json.decode(row["document"]), OrderNode)
+        items = [decode_node(item, LineItemNode) for item in msgspec.json.decode(row["children"])]
+        return order_record(order, items)
+    except RecordError as error:
+        _skip(run, SyncResource.orders, error)
+        return None
+
+
+async def discard_staged(database: Database, run_id: UUID) -> None:
+    async with database.connection() as connection:
+        await connection.execute("DELETE FROM sync_bulk_rows WHERE run_id = $1", run_id)
+
+
+class _Pipeline:
+    """Applies one batch while the next is being read: the database and Python overlap."""
+
+    def __init__(
+        self, database: Database, run: Run, resource: SyncResource, on_progress: ProgressCallback
+    ) -> None:
+        self.database = database
+        self.run = run
+        self.resource = resource
+        self.on_progress = on_progress
+        self.pending: asyncio.Task[None] | None = None
+        self.reported = time.monotonic()
+
+    async def submit(self, records: list[dict[str, Any]]) -> None:
+        await self.drain()
+        if records:
+            self.pending = asyncio.create_task(self._apply(records))
+
+    async def drain(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            await pending
+
+    async def _apply(self, records: list[dict[str, Any]]) -> None:
+        counts: RunCounts = await apply_batch(self.database, self.run.shop, self.resource, records)
+        self.run.counts.applied += counts.applied
+        self.run.counts.stale += counts.stale
+        if time.monotonic() - self.reported > 1.0:
+            self.reported = time.monotonic()
+            await self.on_progress(self.run)
+
+
+def _skip(run: Run, resource: SyncResource, error: Exception) -> None:
+    run.counts.failed += 1
+    log.warning(
+        "fetched object skipped",
+        extra={"fields": {"shop": run.shop, "resource": resource.value, "reason": str(error)}},
+    )
+
+
+def _log(run: Run, resource: SyncResource, message: str, **fields: Any) -> None:
+    log.info(
+        message,
+        extra={
+            "fields": {
+                "run_id": str(run.id),
+                "shop": run.shop,
+                "resource": resource.value,
+                **fields,
+            }
+        },
+    )

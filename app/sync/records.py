@@ -1,0 +1,131 @@
+"""Admin API nodes mapped onto the columns webhooks fill (the README's field mapping).
+
+The result is what the SQL functions sync_apply_customers and
+sync_apply_orders take: plain JSON-ready values, checked the way webhook
+payloads are (64-bit ids, money that fits numeric(19,4), known financial
+statuses, lengths that fit the columns). A node that fails a check is counted
+as `failed` and skipped; the rest of its page is applied.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import msgspec
+
+from app.db.enums import FinancialStatus
+from app.shopify.nodes import CustomerNode, LineItemNode, MoneyBag, OrderNode
+from app.webhooks.payloads import validate_money
+
+NodeT = TypeVar("NodeT")
+
+MAX_SHOPIFY_ID = 2**63 - 1
+_FINANCIAL_STATUSES = frozenset(status.value for status in FinancialStatus)
+# GraphQL's displayFulfillmentStatus, as the webhooks' order-level fulfillment_status.
+_FULFILLMENT_STATUSES = {
+    "FULFILLED": "fulfilled",
+    "PARTIALLY_FULFILLED": "partial",
+    "RESTOCKED": "restocked",
+}
+
+
+class RecordError(ValueError):
+    """A fetched object that cannot be stored as it is (counted as failed)."""
+
+
+def shopify_id(value: str | None, what: str) -> str:
+    """A legacyResourceId (or the number at the end of a GID) as an exact decimal string."""
+    text = (value or "").rsplit("/", 1)[-1]
+    if not text.isdigit() or not 1 <= int(text) <= MAX_SHOPIFY_ID:
+        raise RecordError(f"{what} id {value!r} is not a 64-bit Shopify id")
+    return str(int(text))
+
+
+def customer_record(node: CustomerNode) -> dict[str, Any]:
+    email = node.default_email_address.email_address if node.default_email_address else None
+    phone = node.default_phone_number.phone_number if node.default_phone_number else None
+    parts = [part.strip() for part in (node.first_name, node.last_name) if part and part.strip()]
+    name = " ".join(parts) or None
+    _fits("email", email, 255)
+    _fits("phone", phone, 50)
+    _fits("name", name, 255)
+    return {
+        "shopify_id": shopify_id(node.legacy_resource_id, "customer"),
+        "email": email,
+        "name": name,
+        "phone": phone,
+        "tags": [tag.strip() for tag in node.tags if tag.strip()],
+        "created_at": node.created_at.isoformat(),
+        "updated_at": node.updated_at.isoformat(),
+    }
+
+
+def order_record(node: OrderNode, line_items: list[LineItemNode]) -> dict[str, Any]:
+    financial = (node.display_financial_status or "").lower() or None
+    if financial is not None and financial not in _FINANCIAL_STATUSES:
+        raise RecordError(f"financial status {node.display_financial_status!r} is not known")
+    _fits("name", node.name, 255)
+    _fits("email", node.email, 255)
+    _fits("currency", node.currency_code, 3)
+    return {
+        "shopify_id": shopify_id(node.legacy_resource_id, "order"),
+        "customer_shopify_id": (
+            shopify_id(node.customer.legacy_resource_id, "customer") if node.customer else None
+        ),
+        "total_price": _money("total_price", node.total_price_set),
+        "current_total_price": _money("current_total_price", node.current_total_price_set),
+        "currency": node.currency_code,
+        "financial_status": financial,
+        "fulfillment_status": _FULFILLMENT_STATUSES.get(node.display_fulfillment_status or ""),
+        "cancelled_at": node.cancelled_at.isoformat() if node.cancelled_at else None,
+        "name": node.name,
+        "email": node.email,
+        "test": node.test,
+        "line_items": [line_item_record(item) for item in line_items],
+        "created_at": node.created_at.isoformat(),
+        "updated_at": node.updated_at.isoformat(),
+    }
+
+
+def line_item_record(node: LineItemNode) -> dict[str, Any]:
+    """A line item in the shape webhooks store (REST names, numeric ids, money as text)."""
+    price = node.original_unit_price_set.shop_money.amount if node.original_unit_price_set else None
+    return {
+        "id": int(shopify_id(node.id, "line item")),
+        "name": node.name,
+        "title": node.title,
+        "quantity": node.quantity,
+        "current_quantity": node.current_quantity,
+        "sku": node.sku,
+        "price": str(price) if price is not None else None,
+        "variant_id": int(shopify_id(node.variant.legacy_resource_id, "variant"))
+        if node.variant
+        else None,
+        "product_id": int(shopify_id(node.product.legacy_resource_id, "product"))
+        if node.product
+        else None,
+    }
+
+
+def _money(field: str, bag: MoneyBag | None) -> str | None:
+    if bag is None:
+        return None
+    try:
+        amount: Decimal | None = validate_money(field, bag.shop_money.amount)
+    except ValueError as error:
+        raise RecordError(str(error)) from None
+    return None if amount is None else str(amount)
+
+
+def _fits(field: str, value: str | None, length: int) -> None:
+    if value is not None and len(value) > length:
+        raise RecordError(f"{field} is longer than {length} characters")
+
+
+def decode_node(node: Any, model: type[NodeT]) -> NodeT:
+    """One node of an answer, typed; RecordError when it is not of the expected shape."""
+    try:
+        return msgspec.convert(node, model)
+    except msgspec.ValidationError as error:
+        raise RecordError(f"unexpected shape: {error}") from None

@@ -1,0 +1,287 @@
+"""One sync run of one shop, from taking the lease to recording how it ended.
+
+`SyncRunner.begin` checks the shop's credentials, takes its lease and records
+a `running` run (fast: the HTTP endpoint answers 202 after it); `execute` does
+the work: for each resource a full sync (the first time, until one has
+succeeded, or when asked) or an incremental one, then records the outcome and
+releases the lease. One JSON log line per run, one per page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+
+from app.config import Settings
+from app.db.database import Database, DatabaseUnavailable
+from app.db.enums import SyncKind, SyncResource, SyncRunStatus
+from app.shopify.client import AdminClient, ShopifyAuthError, ShopifyError
+from app.sync.credentials import (
+    ALL_ORDERS_SCOPE,
+    Credentials,
+    load_credentials,
+    mark_invalid,
+)
+from app.sync.full import sync_fully
+from app.sync.incremental import sync_incrementally
+from app.sync.runs import (
+    Run,
+    begin_run,
+    finish_run,
+    record_outcome,
+    renew_lease,
+    save_progress,
+    sync_state,
+)
+from app.sync.tokens import TokenCipher, TokenUnreadable
+
+log = logging.getLogger("app.sync")
+
+ALL_RESOURCES = (SyncResource.customers, SyncResource.orders)
+PROGRESS_SAVE_SECONDS = 2.0
+LIMITED_ORDERS_NOTE = (
+    "the token lacks read_all_orders: Shopify showed only the last 60 days of orders"
+)
+
+
+class SyncRefused(Exception):
+    """The shop cannot be synced now (no credentials, or Shopify refused them)."""
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    shop: str
+    full: bool = False
+    resources: tuple[SyncResource, ...] = ALL_RESOURCES
+
+
+@dataclass
+class Started:
+    run: Run
+    credentials: Credentials
+    full_resources: frozenset[SyncResource]
+
+
+ProgressCallback = Callable[[Run], None]
+
+
+class SyncRunner:
+    def __init__(
+        self, database: Database, settings: Settings, http: httpx.AsyncClient, cipher: TokenCipher
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.http = http
+        self.cipher = cipher
+
+    async def sync(
+        self, request: SyncRequest, on_progress: ProgressCallback | None = None
+    ) -> tuple[Run, SyncRunStatus]:
+        """begin + execute. Raises RunInProgress when another run holds the shop."""
+        started = await self.begin(request)
+        status = await self.execute(started, on_progress)
+        return started.run, status
+
+    async def begin(self, request: SyncRequest) -> Started:
+        credentials = await self._credentials(request.shop)
+        full_resources = await self._needing_full_sync(request)
+        kind = SyncKind.full if full_resources else SyncKind.incremental
+        run = await begin_run(
+            self.database, request.shop, kind, request.resources, self.settings.sync_lease_seconds
+        )
+        return Started(run, credentials, full_resources)
+
+    async def _credentials(self, shop: str) -> Credentials:
+        try:
+            credentials = await load_credentials(self.database, self.cipher, shop)
+        except TokenUnreadable as error:
+            raise SyncRefused(str(error)) from None
+        if credentials is None:
+            raise SyncRefused(f"no Admin API credentials stored for {shop}")
+        if credentials.invalid_at is not None:
+            raise SyncRefused(
+                f"Shopify refused the stored credentials ({credentials.invalid_reason}); "
+                "store new ones with PUT /shops/{shop}/credentials"
+            )
+        return credentials
+
+    async def _needing_full_sync(self, request: SyncRequest) -> frozenset[SyncResource]:
+        if request.full:
+            return frozenset(request.resources)
+        async with self.database.connection() as connection:
+            states = {
+                resource: await sync_state(connection, request.shop, resource)
+                for resource in request.resources
+            }
+        return frozenset(r for r, state in states.items() if state.full_sync_completed_at is None)
+
+    async def execute(
+        self, started: Started, on_progress: ProgressCallback | None = None
+    ) -> SyncRunStatus:
+        run = started.run
+        client = AdminClient(
+            self.http,
+            shop=run.shop,
+            access_token=started.credentials.access_token,
+            base_url=self.settings.shopify_admin_base_url,
+            api_version=self.settings.shopify_api_version,
+        )
+        progress = _Progress(self.database, client, on_progress)
+        began = time.perf_counter()
+        status, error = SyncRunStatus.succeeded, None
+        lease = asyncio.create_task(self._keep_lease(run, asyncio.current_task()))
+        try:
+            for resource in run.resources:
+                complete = await self._sync_resource(started, client, resource, progress)
+                if not complete:
+                    status = SyncRunStatus.partial
+        except ShopifyAuthError as failure:
+            status, error = SyncRunStatus.failed, str(failure)
+            await mark_invalid(self.database, run.shop, str(failure))
+        except (ShopifyError, DatabaseUnavailable, TokenUnreadable) as failure:
+            status, error = SyncRunStatus.failed, str(failure)
+        except asyncio.CancelledError:
+            status, error = SyncRunStatus.failed, "interrupted before it finished"
+            raise
+        finally:
+            lease.cancel()
+            await _shielded(finish_run(self.database, run, client.usage, status, error))
+            _log_run(run, client, status, error, time.perf_counter() - began)
+        return status
+
+    async def _sync_resource(
+        self, started: Started, client: AdminClient, resource: SyncResource, progress: _Progress
+    ) -> bool:
+        """Sync one resource; False when only part of its data could be had."""
+        run, shop = started.run, started.run.shop
+        try:
+            if resource not in started.full_resources:
+                await sync_incrementally(self.database, client, run, resource, progress)
+                await record_outcome(self.database, shop, resource, succeeded=True)
+                return True
+            self._note_scope(started, resource)
+            result = await sync_fully(
+                self.database,
+                client,
+                self.http,
+                run,
+                resource,
+                self._finished_signal(shop),
+                progress,
+            )
+        except BaseException:
+            await _shielded(record_outcome(self.database, shop, resource, succeeded=False))
+            raise
+        await record_outcome(
+            self.database,
+            shop,
+            resource,
+            succeeded=result.complete,
+            full_sync_watermark=result.snapshot_at if result.complete else None,
+        )
+        return result.complete
+
+    def _note_scope(self, started: Started, resource: SyncResource) -> None:
+        if resource is SyncResource.orders and ALL_ORDERS_SCOPE not in started.credentials.scopes:
+            started.run.notes.append(LIMITED_ORDERS_NOTE)
+            log.warning(
+                "full sync without read_all_orders",
+                extra={"fields": {"shop": started.run.shop, "run_id": str(started.run.id)}},
+            )
+
+    def _finished_signal(self, shop: str) -> Callable[[str], Awaitable[bool]]:
+        """Whether Shopify's bulk_operations/finish webhook for the operation has arrived."""
+
+        async def announced(operation_id: str) -> bool:
+            async with self.database.connection() as connection:
+                found: bool = await connection.fetchval(
+                    "SELECT EXISTS (SELECT FROM webhook_events WHERE shop_id = $1"
+                    " AND topic = 'bulk_operations/finish'"
+                    " AND payload ->> 'admin_graphql_api_id' = $2)",
+                    shop,
+                    operation_id,
+                )
+            return found
+
+        return announced
+
+    async def _keep_lease(self, run: Run, worker: asyncio.Task[object] | None) -> None:
+        """Renews the lease while the run works; stops the run if the lease was lost."""
+        interval = self.settings.sync_lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                held = await renew_lease(self.database, run, self.settings.sync_lease_seconds)
+            except DatabaseUnavailable:
+                continue  # the lease outlives a short outage; try again
+            if not held:
+                log.error("sync lease lost", extra={"fields": {"run_id": str(run.id)}})
+                if worker is not None:
+                    worker.cancel()
+                return
+
+
+class _Progress:
+    """Saves a run's counts every few seconds, and tells the caller (progress bar)."""
+
+    def __init__(
+        self, database: Database, client: AdminClient, callback: ProgressCallback | None
+    ) -> None:
+        self.database = database
+        self.client = client
+        self.callback = callback
+        self.saved = time.monotonic()
+
+    async def __call__(self, run: Run) -> None:
+        if self.callback is not None:
+            self.callback(run)
+        if time.monotonic() - self.saved >= PROGRESS_SAVE_SECONDS:
+            self.saved = time.monotonic()
+            with contextlib.suppress(DatabaseUnavailable):
+                await save_progress(self.database, run, self.client.usage)
+
+
+async def _shielded(work: Awaitable[None]) -> None:
+    """Finish bookkeeping even when the run is being cancelled."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
+
+
+def _log_run(
+    run: Run, client: AdminClient, status: SyncRunStatus, error: str | None, seconds: float
+) -> None:
+    counts = run.counts
+    level = logging.INFO if status is SyncRunStatus.succeeded else logging.WARNING
+    log.log(
+        level,
+        "sync run %s",
+        status.value,
+        extra={
+            "fields": {
+                "run_id": str(run.id),
+                "shop": run.shop,
+                "kind": run.kind.value,
+                "resource": run.resource,
+                "status": status.value,
+                "fetched": counts.fetched,
+                "applied": counts.applied,
+                "stale": counts.stale,
+                "failed": counts.failed,
+                "api_cost": client.usage.api_cost,
+                "throttle_wait_s": round(client.usage.throttle_wait_seconds, 3),
+                "duration_s": round(seconds, 3),
+                "error": error,
+                "note": "; ".join(run.notes) or None,
+            }
+        },
+    )

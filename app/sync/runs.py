@@ -1,0 +1,248 @@
+"""Sync runs, per-shop state and the lease that keeps one run per shop at a time.
+
+The lease is a row (sync_leases), taken with one atomic statement and renewed
+while the run works. PgBouncer in transaction mode rules out session advisory
+locks; a row also survives the process and simply expires when its holder
+crashes (SYNC_LEASE_SECONDS).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from app.db.database import Connection, Database, Transaction
+from app.db.enums import SyncKind, SyncResource, SyncRunStatus
+from app.shopify.client import Usage
+
+RUN_COLUMNS = (
+    "id, shop_id, kind, resource, status, started_at, finished_at, fetched, applied, stale,"
+    " failed, api_cost, throttle_wait_seconds, last_error, note"
+)
+
+# Takes the lease unless a live one is held (an expired one is taken over).
+_TAKE_LEASE = """
+INSERT INTO sync_leases (shop_id, run_id, expires_at)
+VALUES ($1, $2, now() + make_interval(secs => $3))
+ON CONFLICT (shop_id) DO UPDATE SET run_id = EXCLUDED.run_id, expires_at = EXCLUDED.expires_at
+WHERE sync_leases.expires_at < now()
+RETURNING run_id
+"""
+
+# A run whose lease expired was abandoned by its process (crash, kill -9).
+_ABANDONED = """
+UPDATE sync_runs SET status = 'failed', finished_at = now(),
+    last_error = coalesce(last_error, 'abandoned: its process stopped before it finished')
+WHERE shop_id = $1 AND status = 'running' AND id <> $2
+"""
+
+
+@dataclass
+class RunCounts:
+    fetched: int = 0
+    applied: int = 0
+    stale: int = 0
+    failed: int = 0
+
+    def add(self, other: RunCounts) -> None:
+        self.fetched += other.fetched
+        self.applied += other.applied
+        self.stale += other.stale
+        self.failed += other.failed
+
+
+@dataclass
+class Run:
+    """A run in progress: what it does, and what it has done so far."""
+
+    id: UUID
+    shop: str
+    kind: SyncKind
+    resources: tuple[SyncResource, ...]
+    counts: RunCounts = field(default_factory=RunCounts)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def resource(self) -> str:
+        return ",".join(resource.value for resource in self.resources)
+
+
+@dataclass(frozen=True)
+class SyncState:
+    watermark: datetime | None
+    full_sync_completed_at: datetime | None
+
+
+class RunInProgress(Exception):
+    def __init__(self, run_id: UUID | None) -> None:
+        super().__init__(f"a sync of this shop is already running (run {run_id})")
+        self.run_id = run_id
+
+
+async def begin_run(
+    database: Database,
+    shop: str,
+    kind: SyncKind,
+    resources: tuple[SyncResource, ...],
+    lease_seconds: float,
+) -> Run:
+    """Take the shop's lease and record a running run; RunInProgress when another holds it."""
+
+    async def begin(tx: Transaction) -> Run:
+        run_id: UUID = await tx.fetchval("SELECT gen_random_uuid()")
+        holder = await tx.fetchval(_TAKE_LEASE, shop, run_id, lease_seconds)
+        if holder is None:
+            raise RunInProgress(await _lease_holder(tx, shop))
+        await tx.execute(_ABANDONED, shop, run_id)
+        run = Run(run_id, shop, kind, resources)
+        await tx.execute(
+            "INSERT INTO sync_runs (id, shop_id, kind, resource, status)"
+            " VALUES ($1, $2, $3, $4, 'running')",
+            run_id,
+            shop,
+            kind.value,
+            run.resource,
+        )
+        return run
+
+    return await database.run_in_transaction(begin)
+
+
+async def _lease_holder(tx: Transaction, shop: str) -> UUID | None:
+    holder: UUID | None = await tx.fetchval(
+        "SELECT run_id FROM sync_leases WHERE shop_id = $1", shop
+    )
+    return holder
+
+
+async def renew_lease(database: Database, run: Run, lease_seconds: float) -> bool:
+    """Extend the lease; False when it was lost (expired and taken by another run)."""
+    async with database.connection() as connection:
+        status = await connection.execute(
+            "UPDATE sync_leases SET expires_at = now() + make_interval(secs => $3)"
+            " WHERE shop_id = $1 AND run_id = $2",
+            run.shop,
+            run.id,
+            lease_seconds,
+        )
+    return status != "UPDATE 0"
+
+
+async def save_progress(database: Database, run: Run, usage: Usage) -> None:
+    """Write the run's counts so far (GET /sync/runs/{id} shows a run's progress)."""
+    async with database.connection() as connection:
+        await connection.execute(
+            "UPDATE sync_runs SET fetched = $2, applied = $3, stale = $4, failed = $5,"
+            " api_cost = $6, throttle_wait_seconds = $7 WHERE id = $1",
+            run.id,
+            *_figures(run, usage),
+        )
+
+
+async def finish_run(
+    database: Database, run: Run, usage: Usage, status: SyncRunStatus, error: str | None
+) -> None:
+    """Record how the run ended and release the shop's lease, in one transaction."""
+
+    async def finish(tx: Transaction) -> None:
+        await tx.execute(
+            "UPDATE sync_runs SET status = $8, finished_at = now(), fetched = $2, applied = $3,"
+            " stale = $4, failed = $5, api_cost = $6, throttle_wait_seconds = $7,"
+            " last_error = $9, note = $10 WHERE id = $1",
+            run.id,
+            *_figures(run, usage),
+            status.value,
+            error,
+            "; ".join(run.notes) or None,
+        )
+        await tx.execute(
+            "DELETE FROM sync_leases WHERE shop_id = $1 AND run_id = $2", run.shop, run.id
+        )
+
+    await database.run_in_transaction(finish)
+
+
+def _figures(run: Run, usage: Usage) -> tuple[int, int, int, int, int, float]:
+    counts = run.counts
+    return (
+        counts.fetched,
+        counts.applied,
+        counts.stale,
+        counts.failed,
+        usage.api_cost,
+        round(usage.throttle_wait_seconds, 3),
+    )
+
+
+async def sync_state(connection: Connection, shop: str, resource: SyncResource) -> SyncState:
+    row = await connection.fetchrow(
+        "SELECT watermark, full_sync_completed_at FROM sync_state"
+        " WHERE shop_id = $1 AND resource = $2",
+        shop,
+        resource.value,
+    )
+    if row is None:
+        return SyncState(None, None)
+    return SyncState(row["watermark"], row["full_sync_completed_at"])
+
+
+_UPSERT_STATE = """
+INSERT INTO sync_state AS s (shop_id, resource, watermark, full_sync_completed_at,
+                             last_success_at, last_failure_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (shop_id, resource) DO UPDATE
+SET watermark = greatest(s.watermark, EXCLUDED.watermark),
+    full_sync_completed_at = coalesce(EXCLUDED.full_sync_completed_at, s.full_sync_completed_at),
+    last_success_at = coalesce(EXCLUDED.last_success_at, s.last_success_at),
+    last_failure_at = coalesce(EXCLUDED.last_failure_at, s.last_failure_at)
+"""
+
+
+async def advance_watermark(
+    tx: Transaction | Connection, shop: str, resource: SyncResource, watermark: datetime
+) -> None:
+    """Move the watermark forward (never back), in the transaction that applied the page."""
+    await tx.execute(_UPSERT_STATE, shop, resource.value, watermark, None, None, None)
+
+
+async def record_outcome(
+    database: Database,
+    shop: str,
+    resource: SyncResource,
+    *,
+    succeeded: bool,
+    full_sync_watermark: datetime | None = None,
+) -> None:
+    """After a resource's sync: when it last succeeded or failed, and a finished full sync."""
+    async with database.connection() as connection:
+        now = await connection.fetchval("SELECT now()")
+        await connection.execute(
+            _UPSERT_STATE,
+            shop,
+            resource.value,
+            full_sync_watermark,
+            now if full_sync_watermark is not None else None,
+            now if succeeded else None,
+            None if succeeded else now,
+        )
+
+
+async def get_run(connection: Connection, run_id: UUID) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await connection.fetchrow(
+        f"SELECT {RUN_COLUMNS} FROM sync_runs WHERE id = $1",  # noqa: S608
+        run_id,
+    )
+    return row
+
+
+async def recent_runs(connection: Connection, shop: str, limit: int) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await connection.fetch(
+        f"SELECT {RUN_COLUMNS} FROM sync_runs WHERE shop_id = $1"  # noqa: S608
+        " ORDER BY started_at DESC, id DESC LIMIT $2",
+        shop,
+        limit,
+    )
+    return rows

@@ -1,0 +1,80 @@
+"""Every shop with credentials, synced on a schedule (`python -m app sync --all --every N`).
+
+Each shop gets its own phase (a jitter derived from its domain, plus a little
+randomness each round), so thousands of shops do not all call Shopify, and
+hit the database, in the same second. Shops run one after another: the
+database work of a sync is what it costs, and one runner per replica keeps
+that bounded; run more replicas for more shops (the lease keeps them apart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import time
+
+from app.db.database import DatabaseUnavailable
+from app.db.enums import SyncRunStatus
+from app.sync.credentials import shops_to_sync
+from app.sync.runner import SyncRefused, SyncRequest, SyncRunner
+from app.sync.runs import RunInProgress
+
+log = logging.getLogger("app.sync")
+
+# A new shop's first run comes within this many seconds (or the interval, if shorter).
+FIRST_RUN_WITHIN = 60.0
+# How often the list of shops is read again (new credentials, uninstalls).
+RESCAN_SECONDS = 30.0
+
+
+async def sync_all_once(runner: SyncRunner) -> list[str]:
+    """Sync every shop once; returns the shops whose run did not succeed."""
+    failed = []
+    for shop in await shops_to_sync(runner.database):
+        if await _sync(runner, shop) is not SyncRunStatus.succeeded:
+            failed.append(shop)
+    return failed
+
+
+async def run_every(runner: SyncRunner, every: float) -> None:
+    """Sync each shop every `every` seconds until cancelled."""
+    due: dict[str, float] = {}
+    while True:
+        try:
+            shops = await shops_to_sync(runner.database)
+        except DatabaseUnavailable as error:
+            log.warning(
+                "sync schedule: database unavailable", extra={"fields": {"error": str(error)}}
+            )
+            await asyncio.sleep(RESCAN_SECONDS)
+            continue
+        now = time.monotonic()
+        due = {
+            shop: due.get(shop, now + _phase(shop, min(every, FIRST_RUN_WITHIN))) for shop in shops
+        }
+        for shop in sorted(due, key=due.__getitem__):
+            if due[shop] > time.monotonic():
+                break
+            await _sync(runner, shop)
+            due[shop] = time.monotonic() + every * random.uniform(0.9, 1.1)  # noqa: S311
+        next_due = min(due.values(), default=time.monotonic() + RESCAN_SECONDS)
+        await asyncio.sleep(max(0.5, min(next_due - time.monotonic(), RESCAN_SECONDS)))
+
+
+async def _sync(runner: SyncRunner, shop: str) -> SyncRunStatus | None:
+    try:
+        _, status = await runner.sync(SyncRequest(shop=shop))
+    except RunInProgress:
+        return SyncRunStatus.succeeded  # another runner has it in hand
+    except (SyncRefused, DatabaseUnavailable) as error:
+        log.warning("sync skipped", extra={"fields": {"shop": shop, "reason": str(error)}})
+        return None
+    return status
+
+
+def _phase(shop: str, spread: float) -> float:
+    """A stable offset in [0, spread) for this shop."""
+    digest = hashlib.sha256(shop.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * spread
