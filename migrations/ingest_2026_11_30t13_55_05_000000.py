@@ -172,7 +172,7 @@ DECLARE
     v_stored record;
     v_customer_shopify_id text;
     v_customer uuid;
-    v_touched uuid[] := '{}';
+    v_touched uuid[] := ARRAY[]::uuid[];
 BEGIN
     applied := 0;
     stale := 0;
@@ -198,7 +198,7 @@ BEGIN
             FROM ingest_upsert_customer(p_shop, v_customer_shopify_id, NULL, NULL, NULL, NULL,
                                         false, NULL, NULL) AS u;
             IF ingest_customer_redacted(p_shop, v_customer_shopify_id) THEN
-                v_order := v_order || '{"email": null}';
+                v_order := v_order || jsonb_build_object('email', NULL);
             END IF;
         END IF;
         IF ingest_upsert_order(
@@ -221,6 +221,9 @@ BEGIN
 END
 $$""",
 ]
+
+
+# Piccolo's raw() treats "{}" as a placeholder: the SQL above has no braces.
 
 
 class RawTable(Table):

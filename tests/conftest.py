@@ -25,8 +25,21 @@ from app.db.engine import create_engine
 from tests.support import shopify
 from tests.support.ops import run_cli
 from tests.support.pgbouncer import PgBouncer, pgbouncer_binary
+from tests.support.shopify_admin import ShopifyStandIn
 
-TABLES = ("message_logs", "automations", "orders", "customers", "webhook_events", "shops")
+TABLES = (
+    "message_logs",
+    "automations",
+    "orders",
+    "customers",
+    "webhook_events",
+    "shops",
+    "shop_credentials",
+    "sync_runs",
+    "sync_state",
+    "sync_leases",
+    "sync_bulk_rows",
+)
 
 
 def with_database(url: str, name: str) -> str:
@@ -131,6 +144,13 @@ async def client(db: Database, settings: Settings) -> AsyncIterator[httpx.AsyncC
     """An HTTP client talking to the real ASGI app (lifespan included)."""
     async with AsyncTestClient(app=create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def shopify_admin() -> Iterator[ShopifyStandIn]:
+    """The stand-in for Shopify's Admin API, on a loopback port, for the whole session."""
+    with ShopifyStandIn() as stand_in:
+        yield stand_in
 
 
 @pytest.fixture
