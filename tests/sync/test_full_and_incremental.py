@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from decimal import Decimal
+
+import httpx
 
 from app.config import Settings
 from app.db.database import Database
 from app.db.enums import SyncKind, SyncRunStatus
+from app.shopify.bulk import start_bulk_query
+from app.shopify.client import AdminClient
 from app.shopify.queries import BULK_CUSTOMERS, BULK_ORDERS
 from tests.support import queries
 from tests.support.shopify_admin import FakeShop, ShopifyStandIn
@@ -64,7 +70,7 @@ async def test_full_sync_fills_an_empty_database_exactly(
     assert order["financial_status"] == "partially_refunded"
     assert order["fulfillment_status"] == "partial"
     assert order["line_items"] is not None
-    [item] = __import__("json").loads(order["line_items"])
+    [item] = json.loads(order["line_items"])
     assert item["variant_id"] == 2**62 + 5 and item["price"] == "19.99" and item["quantity"] == 2
     assert ada["total_spent"] == Decimal("12345678901234.5678")
 
@@ -127,7 +133,7 @@ async def test_orders_with_more_line_items_than_a_page_get_them_all(
 
     assert status is SyncRunStatus.succeeded
     stored = (await stored_orders(db, shop.domain))[str(order["id"])]
-    titles = [item["title"] for item in __import__("json").loads(stored["line_items"])]
+    titles = [item["title"] for item in json.loads(stored["line_items"])]
     assert titles == [f"Item {n}" for n in range(47)]
 
 
@@ -142,30 +148,29 @@ async def test_bulk_children_out_of_order_still_reach_their_order(
     assert status is SyncRunStatus.succeeded
     orders = await stored_orders(db, shop.domain)
     for order in shop.orders:
-        stored_items = __import__("json").loads(orders[str(order["id"])]["line_items"])
+        stored_items = json.loads(orders[str(order["id"])]["line_items"])
         assert [item["id"] for item in stored_items] == [item["id"] for item in order["line_items"]]
 
 
 async def test_second_bulk_query_waits_for_the_running_one_on_older_versions(
     db: Database, sync_config: Settings, shop: FakeShop, shopify_admin: ShopifyStandIn
 ) -> None:
-    import dataclasses
-
-    import httpx
-
     older = dataclasses.replace(sync_config, shopify_api_version="2025-10")
     shop.generate(customers=3, orders=3, line_items=1)
     shop.bulk_polls_to_complete = 3
-    answer = httpx.post(
-        shopify_admin.graphql_url(shop.domain, "2025-10"),
-        headers={"X-Shopify-Access-Token": shop.token},
-        json={
-            "query": 'mutation { bulkOperationRunQuery(query: "{ customers { edges { node { id } } } }") { bulkOperation { id } userErrors { message } } }'
-        },
-    ).json()
-    assert answer["data"]["bulkOperationRunQuery"]["bulkOperation"]["id"]
+    async with httpx.AsyncClient() as http:
+        client = AdminClient(
+            http,
+            shop=shop.domain,
+            access_token=shop.token,
+            base_url=shopify_admin.base_url,
+            api_version="2025-10",
+        )
+        running = await start_bulk_query(client, "{ customers { edges { node { id } } } }")
 
     _, status = await sync(db, older, shop)
 
     assert status is SyncRunStatus.succeeded
     assert len(await stored_customers(db, shop.domain)) == 3
+    assert shop.bulk_operations[0].id == running.id  # ours waited for it, then ran
+    assert len(shop.bulk_operations) == 3
