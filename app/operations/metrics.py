@@ -25,7 +25,8 @@ from prometheus_client import (
 
 from app.db.database import Database
 from app.operations.openapi import METRICS_RESPONSES
-from app.state import database_of
+from app.state import database_of, settings_of
+from app.sync.metrics import render_sync_metrics
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -78,4 +79,6 @@ def render(database: Database) -> bytes:
     responses=METRICS_RESPONSES,
 )
 async def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
-    return Response(render(database_of(request)), media_type=CONTENT_TYPE)
+    database = database_of(request)
+    sync = await render_sync_metrics(database, settings_of(request).sync_overdue_seconds)
+    return Response(render(database) + sync, media_type=CONTENT_TYPE)

@@ -1,0 +1,63 @@
+"""Run the stand-in as its own process (for the benchmark).
+
+    uv run python -m tests.support.shopify_admin --port 0 --shop bench.myshopify.com \
+        --token TOKEN --customers 10000 --orders 50000 --line-items 5
+
+prints "READY http://127.0.0.1:PORT/{shop}" once listening and serves until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from . import ShopifyStandIn
+
+
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.support.shopify_admin")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--shop", action="append", required=True, help="repeat for more shops")
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--customers", type=int, default=0)
+    parser.add_argument("--orders", type=int, default=0)
+    parser.add_argument("--line-items", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--bucket-size", type=float, default=2000)
+    parser.add_argument("--restore-rate", type=float, default=100.0)
+    parser.add_argument("--bulk-polls", type=int, default=1)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    with ShopifyStandIn(args.host, args.port) as standin:
+        for domain in args.shop:
+            shop = standin.add_shop(
+                domain,
+                token=args.token,
+                bucket_size=args.bucket_size,
+                restore_rate=args.restore_rate,
+            )
+            shop.bulk_polls_to_complete = args.bulk_polls
+            shop.generate(
+                customers=args.customers,
+                orders=args.orders,
+                line_items=args.line_items,
+                seed=args.seed,
+            )
+        sys.stdout.write(f"READY {standin.base_url}\n")
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,408 @@
+"""The HTTP side: Shopify's GraphQL route, auth, injected faults, bulk result files.
+
+A real ThreadingHTTPServer on a loopback port, so the sync's own httpx client,
+timeouts and retries are exercised exactly as against Shopify.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import re
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Literal, Self
+from urllib.parse import urlsplit
+
+from . import graphql_api
+from .bulk import BulkResultStore, stream_file
+from .data import DEFAULT_SCOPES, FakeShop
+
+GRAPHQL_ROUTE = re.compile(r"^/(?P<shop>[^/]+)/admin/api/(?P<version>[^/]+)/graphql\.json$")
+BULK_ROUTE = re.compile(r"^/bulk-results/(?P<name>[A-Za-z0-9_\-]+\.jsonl)$")
+INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+RATE_LIMITED = "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service."  # noqa: E501
+
+Kind = Literal["graphql", "bulk_result", "other"]
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the stand-in saw it (status None: the connection was dropped)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    kind: Kind
+    status: int | None = None
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Something to go wrong with the next matching request(s), before auth and validation."""
+
+    action: Literal["status", "slow", "drop", "throttled"]
+    code: int = 0
+    retry_after: float | None = None
+    delay: float = 0.0
+    body: Any = None
+
+    @classmethod
+    def status(cls, code: int, retry_after: float | None = None, body: Any = None) -> Fault:
+        """Answer with this HTTP status (429 gets Retry-After and Shopify's body)."""
+        return cls("status", code=code, retry_after=retry_after, body=body)
+
+    @classmethod
+    def slow(cls, seconds: float) -> Fault:
+        """Sleep, then answer normally: for client timeouts."""
+        return cls("slow", delay=seconds)
+
+    @classmethod
+    def drop(cls) -> Fault:
+        """Read the request, then close the connection without a response."""
+        return cls("drop")
+
+    @classmethod
+    def throttled(cls) -> Fault:
+        """HTTP 200 with the THROTTLED error body, whatever the bucket holds."""
+        return cls("throttled")
+
+
+@dataclass
+class _Injected:
+    fault: Fault
+    remaining: int
+    kind: str
+    shop: str | None
+
+
+@dataclass
+class _State:
+    """What the handler threads share; one lock for the request log and fault queue."""
+
+    shops: dict[str, FakeShop] = field(default_factory=dict)
+    requests: list[RecordedRequest] = field(default_factory=list)
+    faults: list[_Injected] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class ShopifyStandIn:
+    """Shopify's GraphQL Admin API on 127.0.0.1, as a context manager.
+
+    `base_url` is a template ("http://127.0.0.1:PORT/{shop}"): the client appends
+    "/admin/api/<version>/graphql.json" after filling in the shop's domain.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._address = (host, port)
+        self._state = _State()
+        self.results = BulkResultStore()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        graphql_api.schema()  # build it now, not inside the first (timed) request
+        server = _Server(self._address, _Handler)
+        server.standin = self
+        self._server = server
+        self.results.base_url = f"http://{self._address[0]}:{self.port}"
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        self.results.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() the stand-in first"
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._address[0]}:{self.port}/{{shop}}"
+
+    def graphql_url(self, shop: str, version: str = "2026-04") -> str:
+        return f"{self.base_url.format(shop=shop)}/admin/api/{version}/graphql.json"
+
+    # -- shops, requests, faults --------------------------------------------------------------
+
+    def add_shop(
+        self,
+        domain: str,
+        token: str = "shpat_test",
+        bucket_size: float = 1000,
+        restore_rate: float = 100.0,
+        scopes: tuple[str, ...] = DEFAULT_SCOPES,
+        **options: Any,
+    ) -> FakeShop:
+        shop = FakeShop(
+            domain,
+            token=token,
+            bucket_size=bucket_size,
+            restore_rate=restore_rate,
+            scopes=scopes,
+            **options,
+        )
+        shop.results = self.results
+        with self._state.lock:
+            self._state.shops[domain] = shop
+        return shop
+
+    def shop(self, domain: str) -> FakeShop:
+        return self._state.shops[domain]
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._state.lock:
+            return list(self._state.requests)
+
+    def inject(
+        self, fault: Fault, times: int = 1, kind: Kind = "graphql", shop: str | None = None
+    ) -> None:
+        """Queue a fault for the next `times` requests of `kind` (and `shop`, if given)."""
+        with self._state.lock:
+            self._state.faults.append(_Injected(fault, times, kind, shop))
+
+    def clear_faults(self) -> None:
+        with self._state.lock:
+            self._state.faults.clear()
+
+    def take_fault(self, kind: str, shop: str | None) -> Fault | None:
+        with self._state.lock:
+            for injected in self._state.faults:
+                if injected.kind == kind and injected.shop in (None, shop):
+                    injected.remaining -= 1
+                    if injected.remaining <= 0:
+                        self._state.faults.remove(injected)
+                    return injected.fault
+        return None
+
+    def record(self, request: RecordedRequest) -> None:
+        with self._state.lock:
+            self._state.requests.append(request)
+
+    def find_shop(self, domain: str) -> FakeShop | None:
+        with self._state.lock:
+            return self._state.shops.get(domain)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # idle keep-alive connections must not hold up close()
+    standin: ShopifyStandIn
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet: clients that time out or hang up are part of the tests, not errors."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as httpx expects from Shopify
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the stand-in never writes to stdout or stderr."""
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        standin = self.server.standin
+        path = urlsplit(self.path).path
+        raw = self._read_body()
+        graphql = GRAPHQL_ROUTE.match(path)
+        kind: Kind = (
+            "graphql"
+            if graphql
+            else "bulk_result"
+            if path.startswith("/bulk-results/")
+            else "other"
+        )
+        request = RecordedRequest(
+            method=self.command,
+            path=path,
+            headers={name.lower(): value for name, value in self.headers.items()},
+            body=_json_or_none(raw),
+            kind=kind,
+        )
+        shop_domain = graphql["shop"] if graphql else None
+        fault = standin.take_fault(kind, shop_domain)
+        if fault is not None and self._apply_fault(fault, request, shop_domain):
+            return
+        if graphql:
+            self._graphql(request, graphql["shop"], graphql["version"], raw)
+        elif kind == "bulk_result":
+            self._bulk_result(request, path)
+        else:
+            self._send_json(request, HTTPStatus.NOT_FOUND, {"errors": "Not Found"})
+
+    def _apply_fault(self, fault: Fault, request: RecordedRequest, shop: str | None) -> bool:
+        """Carry out a fault; False when the request should then be answered normally."""
+        if fault.action == "slow":
+            time.sleep(fault.delay)
+            return False
+        if fault.action == "drop":
+            self.server.standin.record(request)
+            self.close_connection = True
+            with contextlib.suppress(OSError):  # the client may have gone already
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return True
+        if fault.action == "throttled":
+            self._send_json(request, HTTPStatus.OK, self._throttled_body(request, shop))
+            return True
+        headers = {}
+        body = fault.body
+        if fault.code == HTTPStatus.TOO_MANY_REQUESTS:
+            body = body if body is not None else {"errors": RATE_LIMITED}
+            if fault.retry_after is not None:
+                headers["Retry-After"] = str(float(fault.retry_after))
+        if body is None:
+            body = {"errors": HTTPStatus(fault.code).phrase}
+        self._send_json(request, fault.code, body, headers)
+        return True
+
+    def _throttled_body(self, request: RecordedRequest, domain: str | None) -> dict[str, Any]:
+        shop = self.server.standin.find_shop(domain or "")
+        if shop is None:
+            shop = FakeShop(domain or "unknown.myshopify.com")
+        body = request.body if isinstance(request.body, dict) else {}
+        query, variables = body.get("query"), body.get("variables")
+        requested = None
+        if isinstance(query, str):
+            requested = graphql_api.requested_cost_of(
+                query, variables if isinstance(variables, dict) else None
+            )
+        with shop.lock:
+            return graphql_api.throttled_body(shop, requested)
+
+    # -- GraphQL ------------------------------------------------------------------------------
+
+    def _graphql(self, request: RecordedRequest, domain: str, version: str, raw: bytes) -> None:
+        shop = self.server.standin.find_shop(domain)
+        if shop is None:
+            self._send_json(request, HTTPStatus.NOT_FOUND, {"errors": "Not Found"})
+            return
+        token = self.headers.get("X-Shopify-Access-Token") or ""
+        if not hmac.compare_digest(token.encode(), shop.token.encode()):
+            self._send_json(request, HTTPStatus.UNAUTHORIZED, {"errors": INVALID_TOKEN})
+            return
+        if self.command != "POST":
+            self._send_json(request, HTTPStatus.BAD_REQUEST, {"errors": "Use POST"})
+            return
+        if not isinstance(request.body, dict):
+            message = "Invalid JSON in request body" if raw else "Request body is empty"
+            self._send_json(request, HTTPStatus.BAD_REQUEST, {"errors": message})
+            return
+        if not isinstance(request.body.get("query"), str):
+            missing = {"errors": {"query": "Required parameter missing or invalid"}}
+            self._send_json(request, HTTPStatus.BAD_REQUEST, missing)
+            return
+        outcome = graphql_api.handle(shop, version, request.body)
+        self._send_json(request, HTTPStatus.OK, outcome.body, {"X-Shopify-API-Version": version})
+
+    # -- bulk results -------------------------------------------------------------------------
+
+    def _bulk_result(self, request: RecordedRequest, path: str) -> None:
+        if self.command != "GET":
+            self._send_json(request, HTTPStatus.METHOD_NOT_ALLOWED, {"errors": "GET only"})
+            return
+        match = BULK_ROUTE.match(path)
+        file = self.server.standin.results.path(match["name"]) if match else None
+        if file is None or not file.exists():
+            self._send_json(request, HTTPStatus.NOT_FOUND, {"errors": "NoSuchKey"})
+            return
+        request.status = int(HTTPStatus.OK)
+        self.server.standin.record(request)
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "application/jsonl")
+        self.send_header("Content-Length", str(file.stat().st_size))
+        self.end_headers()
+        stream_file(file, self.wfile)
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _read_chunked(self) -> bytes:
+        parts = []
+        while True:
+            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                self.rfile.readline()
+                return b"".join(parts)
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    def _send_json(
+        self,
+        request: RecordedRequest,
+        status: int,
+        body: Any,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Record the request (before answering, so a test sees it once it has the answer)."""
+        payload = json.dumps(body).encode()
+        request.status = int(status)
+        self.server.standin.record(request)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("X-Request-Id", str(uuid.uuid4()))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+def _json_or_none(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
