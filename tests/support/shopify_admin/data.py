@@ -166,6 +166,8 @@ class FakeShop:
         self.lock = threading.RLock()
         self.bucket = LeakyBucket(bucket_size, restore_rate)
         self.min_available_seen = float(bucket_size)
+        # Queries refused because the bucket could not pay for them.
+        self.throttled_answers = 0
         self.bulk_operations: list[BulkOperation] = []
         self.bulk_polls_to_complete = 1
         self.bulk_shuffle_children = False

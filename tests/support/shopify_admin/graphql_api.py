@@ -207,6 +207,7 @@ def _charge_and_execute(
 ) -> Outcome:
     with shop.lock:
         if not shop.bucket.try_take(requested):
+            shop.throttled_answers += 1
             return Outcome(throttled_body(shop, requested))
         shop.min_available_seen = min(shop.min_available_seen, shop.bucket.available())
         result = execute(
