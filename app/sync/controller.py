@@ -124,7 +124,10 @@ class SyncController(Controller):
         description="Does not call Shopify: a bad token shows at the shop's first sync.",
     )
     async def put_credentials(
-        self, request: Request[Any, Any, Any], shop: FromPath[str], data: CredentialsIn
+        self,
+        request: Request[Any, Any, Any],
+        shop: FromPath[str],
+        data: Annotated[CredentialsIn, Body()],
     ) -> None:
         runner: SyncRunner = request.app.state.sync_runner
         try:

@@ -1,0 +1,227 @@
+"""The sync's HTTP endpoints (through the real ASGI app) and commands (as real processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from litestar.testing import AsyncTestClient
+
+from app.asgi import create_app
+from app.config import Settings
+from app.db.database import Database
+from app.sync.tokens import TokenCipher
+from tests.support import queries
+from tests.support.ops import ROOT
+from tests.support.shopify_admin import FakeShop, ShopifyStandIn
+from tests.support.sync import ALL_SCOPES, OTHER_TOKEN_KEY, TOKEN_KEY, new_shop
+
+ADMIN = {"Authorization": "Bearer test-admin-token"}
+
+
+@pytest.fixture
+async def api(db: Database, sync_config: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with AsyncTestClient(app=create_app(sync_config)) as test_client:
+        yield test_client
+
+
+async def wait_for_run(api: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
+    for _ in range(200):
+        run: dict[str, Any] = (await api.get(f"/sync/runs/{run_id}", headers=ADMIN)).json()
+        if run["status"] != "running":
+            return run
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run {run_id} did not finish")
+
+
+async def test_credentials_then_a_background_sync_over_http(
+    api: httpx.AsyncClient, db: Database, shopify_admin: ShopifyStandIn
+) -> None:
+    shop = new_shop(shopify_admin)
+    shop.generate(customers=12, orders=20, line_items=2)
+    put = await api.put(
+        f"/shops/{shop.domain}/credentials",
+        json={"access_token": shop.token, "scope": ALL_SCOPES},
+        headers=ADMIN,
+    )
+    assert put.status_code == 204, put.text
+    stored = await queries.fetchval(db, "SELECT access_token_encrypted FROM shop_credentials")
+    assert shop.token not in stored
+    assert TokenCipher((TOKEN_KEY,)).decrypt(stored) == shop.token
+
+    started = await api.post(f"/shops/{shop.domain}/sync", json={"full": False}, headers=ADMIN)
+    assert started.status_code == 202, started.text
+    run = await wait_for_run(api, started.json()["run_id"])
+
+    assert run["status"] == "succeeded"
+    assert run["kind"] == "full"  # the shop's first run
+    assert run["resource"] == "customers,orders"
+    assert (run["fetched"], run["applied"], run["failed"]) == (32, 32, 0)
+    assert run["api_cost"] > 0 and run["finished_at"] is not None
+    listing = (await api.get(f"/shops/{shop.domain}/sync", headers=ADMIN)).json()
+    assert [r["id"] for r in listing["runs"]] == [run["id"]]
+    metrics = (await api.get("/metrics")).text
+    assert 'shopify_ingest_sync_runs_total{status="succeeded"} 1.0' in metrics
+    assert 'shopify_ingest_sync_objects_total{outcome="applied"} 32.0' in metrics
+    assert 'shopify_ingest_sync_shops{state="failing"} 0.0' in metrics
+
+    deleted = await api.delete(f"/shops/{shop.domain}/credentials", headers=ADMIN)
+    assert deleted.status_code == 204
+    refused = await api.post(f"/shops/{shop.domain}/sync", headers=ADMIN)
+    assert refused.status_code == 409
+    assert "no Admin API credentials" in refused.json()["detail"]
+
+
+async def test_a_second_start_while_one_runs_is_refused(
+    api: httpx.AsyncClient, db: Database, shop: FakeShop
+) -> None:
+    shop.bulk_polls_to_complete = 4
+    first = await api.post(f"/shops/{shop.domain}/sync", headers=ADMIN)
+    second = await api.post(f"/shops/{shop.domain}/sync", headers=ADMIN)
+
+    assert first.status_code == 202
+    assert second.status_code == 409
+    assert first.json()["run_id"] in second.json()["detail"]
+    await wait_for_run(api, first.json()["run_id"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("put", "/shops/not-a-shop.example.com/credentials", {"access_token": "x"}, 400),
+        ("put", "/shops/a.myshopify.com/credentials", {"token": "x"}, 400),
+        ("put", "/shops/a.myshopify.com/credentials", {"access_token": ""}, 400),
+        ("put", "/shops/a.myshopify.com/credentials", {"access_token": "a b"}, 400),
+        ("post", "/shops/a.myshopify.com/sync", {"resources": ["products"]}, 400),
+        ("get", "/sync/runs/not-a-uuid", None, 404),
+        ("get", "/sync/runs/00000000-0000-0000-0000-000000000000", None, 404),
+    ],
+)
+async def test_bad_requests_get_clear_errors(
+    api: httpx.AsyncClient, method: str, path: str, body: Any, status: int
+) -> None:
+    response = await api.request(method, path, json=body, headers=ADMIN)
+    assert response.status_code == status, response.text
+    assert response.json()["detail"]
+
+
+async def test_the_endpoints_need_the_admin_token(api: httpx.AsyncClient) -> None:
+    for method, path in [
+        ("put", "/shops/a.myshopify.com/credentials"),
+        ("delete", "/shops/a.myshopify.com/credentials"),
+        ("post", "/shops/a.myshopify.com/sync"),
+        ("get", "/shops/a.myshopify.com/sync"),
+        ("get", "/sync/runs/00000000-0000-0000-0000-000000000000"),
+    ]:
+        response = await api.request(method, path, json={"access_token": "x"})
+        assert response.status_code == 401, (method, path)
+
+
+async def test_storing_a_token_without_an_encryption_key_is_a_clear_error(
+    db: Database, sync_config: Settings
+) -> None:
+    settings = dataclasses.replace(sync_config, token_encryption_keys=())
+    async with AsyncTestClient(app=create_app(settings)) as api:
+        response = await api.put(
+            "/shops/a.myshopify.com/credentials", json={"access_token": "shpat_1"}, headers=ADMIN
+        )
+    assert response.status_code == 503
+    assert "TOKEN_ENCRYPTION_KEY" in response.json()["detail"]
+    assert await queries.fetchval(db, "SELECT count(*) FROM shop_credentials") == 0
+
+
+def cli(settings: Settings, *args: str, stdin: str = "", keys: str = TOKEN_KEY) -> Any:
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url or "",
+        "SHOPIFY_ADMIN_BASE_URL": settings.shopify_admin_base_url,
+        "TOKEN_ENCRYPTION_KEY": keys,
+        "LOG_LEVEL": "WARNING",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_the_command_line_stores_a_token_syncs_and_rotates_keys(
+    db: Database, sync_config: Settings, shopify_admin: ShopifyStandIn
+) -> None:
+    shop = new_shop(shopify_admin)
+    shop.generate(customers=5, orders=7, line_items=1)
+    no_key = cli(sync_config, "shops", "set-token", shop.domain, stdin=shop.token + "\n", keys="")
+    assert no_key.returncode == 2 and "TOKEN_ENCRYPTION_KEY" in no_key.stderr
+
+    stored = cli(
+        sync_config,
+        "shops",
+        "set-token",
+        shop.domain,
+        "--scope",
+        "read_customers,read_orders",
+        stdin=shop.token + "\n",
+    )
+    assert stored.returncode == 0, stored.stderr
+    synced = cli(sync_config, "sync", "--shop", shop.domain)
+    assert synced.returncode == 0, synced.stderr
+    assert "full sync of customers,orders succeeded" in synced.stdout
+    assert "applied 12" in synced.stdout
+    assert "read_all_orders" in synced.stdout  # the 60-day limit is said
+    again = cli(sync_config, "sync", "--shop", shop.domain, "--resources", "orders")
+    assert again.returncode == 0 and "incremental sync of orders succeeded" in again.stdout
+
+    rotated = cli(sync_config, "shops", "rotate-keys", keys=f"{OTHER_TOKEN_KEY},{TOKEN_KEY}")
+    assert rotated.returncode == 0 and "re-encrypted 1" in rotated.stdout
+    new_only = cli(sync_config, "sync", "--shop", shop.domain, keys=OTHER_TOKEN_KEY)
+    assert new_only.returncode == 0, new_only.stderr
+    old_only = cli(sync_config, "sync", "--shop", shop.domain, keys=TOKEN_KEY)
+    assert old_only.returncode == 1 and "cannot be decrypted" in old_only.stderr
+    for result in (stored, synced, again, rotated, new_only, old_only):
+        assert shop.token not in result.stdout + result.stderr
+
+
+async def test_a_run_finding_another_in_progress_does_nothing_and_exits_0(
+    db: Database, sync_config: Settings, shop: FakeShop
+) -> None:
+    await queries.execute(
+        db,
+        "INSERT INTO sync_leases (shop_id, run_id, expires_at)"
+        " VALUES ($1, gen_random_uuid(), now() + interval '1 minute')",
+        shop.domain,
+    )
+    result = cli(sync_config, "sync", "--shop", shop.domain)
+    assert result.returncode == 0
+    assert "another sync is running" in result.stdout
+    assert await queries.fetchval(db, "SELECT count(*) FROM sync_runs") == 0
+
+
+async def test_sync_all_runs_every_shop_with_credentials(
+    db: Database, sync_config: Settings, shopify_admin: ShopifyStandIn
+) -> None:
+    from tests.support.sync import give_credentials
+
+    shops = [new_shop(shopify_admin) for _ in range(2)]
+    for shop in shops:
+        shop.generate(customers=2, orders=2, line_items=1)
+        await give_credentials(db, sync_config, shop)
+
+    result = cli(sync_config, "sync", "--all")
+
+    assert result.returncode == 0, result.stderr
+    rows = await queries.fetch(db, "SELECT shop_id, status FROM sync_runs ORDER BY shop_id")
+    assert rows == [
+        {"shop_id": s.domain, "status": "succeeded"} for s in sorted(shops, key=lambda s: s.domain)
+    ]
