@@ -225,3 +225,61 @@ async def test_sync_all_runs_every_shop_with_credentials(
     assert rows == [
         {"shop_id": s.domain, "status": "succeeded"} for s in sorted(shops, key=lambda s: s.domain)
     ]
+
+
+async def test_the_schedule_syncs_each_shop_again_and_stops_on_sigterm(
+    db: Database, sync_config: Settings, shopify_admin: ShopifyStandIn
+) -> None:
+    import signal
+    import time
+
+    from tests.support.sync import give_credentials
+
+    shop = new_shop(shopify_admin)
+    shop.generate(customers=2, orders=2, line_items=1)
+    await give_credentials(db, sync_config, shop)
+    env = {
+        **os.environ,
+        "DATABASE_URL": sync_config.database_url or "",
+        "SHOPIFY_ADMIN_BASE_URL": sync_config.shopify_admin_base_url,
+        "TOKEN_ENCRYPTION_KEY": TOKEN_KEY,
+    }
+    process = subprocess.Popen(  # noqa: ASYNC220
+        [sys.executable, "-m", "app", "sync", "--all", "--every", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            runs = await queries.fetchval(
+                db, "SELECT count(*) FROM sync_runs WHERE status = 'succeeded'"
+            )
+            if runs >= 3:
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert runs >= 3, stderr
+    kinds = await queries.fetch(db, "SELECT kind FROM sync_runs ORDER BY started_at")
+    assert [row["kind"] for row in kinds][:2] == ["full", "incremental"]
+    assert process.returncode == 0
+    assert await queries.fetchval(db, "SELECT count(*) FROM sync_leases") == 0
+
+
+async def test_metrics_count_failing_shops(
+    db: Database, sync_config: Settings, shop: FakeShop, shopify_admin: ShopifyStandIn
+) -> None:
+    from tests.support.shopify_admin import Fault
+    from tests.support.sync import sync
+
+    shopify_admin.inject(Fault.status(401), times=1, shop=shop.domain)
+    await sync(db, sync_config, shop)
+    async with AsyncTestClient(app=create_app(sync_config)) as api:
+        metrics = (await api.get("/metrics")).text
+    assert 'shopify_ingest_sync_shops{state="failing"} 1.0' in metrics
+    assert 'shopify_ingest_sync_runs_total{status="failed"} 1.0' in metrics
