@@ -91,19 +91,18 @@ def _result_url(run: Run, resource: SyncResource, operation: BulkOperation) -> s
 async def _apply_customers(
     database: Database, run: Run, lines: AsyncIterator[bytes], on_progress: ProgressCallback
 ) -> None:
-    batches = _Pipeline(database, run, SyncResource.customers, on_progress)
-    batch: list[dict[str, Any]] = []
-    async for line in lines:
-        run.counts.fetched += 1
-        try:
-            batch.append(customer_record(decode_node(msgspec.json.decode(line), CustomerNode)))
-        except (RecordError, msgspec.DecodeError) as error:
-            _skip(run, SyncResource.customers, error)
-        if len(batch) >= BATCH_SIZE:
-            await batches.submit(batch)
-            batch = []
-    await batches.submit(batch)
-    await batches.drain()
+    async with _Pipeline(database, run, SyncResource.customers, on_progress) as batches:
+        batch: list[dict[str, Any]] = []
+        async for line in lines:
+            run.counts.fetched += 1
+            try:
+                batch.append(customer_record(decode_node(msgspec.json.decode(line), CustomerNode)))
+            except (RecordError, msgspec.DecodeError) as error:
+                _skip(run, SyncResource.customers, error)
+            if len(batch) >= BATCH_SIZE:
+                await batches.submit(batch)
+                batch = []
+        await batches.submit(batch)
 
 
 async def _apply_orders(
@@ -157,18 +156,17 @@ async def _apply_staged_orders(database: Database, run: Run, on_progress: Progre
         )
     if bounds is None or bounds["first"] is None:
         return
-    batches = _Pipeline(database, run, SyncResource.orders, on_progress)
-    start = bounds["first"] - 1
-    while start < bounds["last"]:
-        async with database.connection() as connection:
-            parents = await connection.fetch(
-                _STAGED_PARENTS, run.id, start, start + STAGE_CHUNK, timeout=60
-            )
-        start += STAGE_CHUNK
-        records = [record for row in parents if (record := _order(run, row)) is not None]
-        for offset in range(0, len(records), BATCH_SIZE):
-            await batches.submit(records[offset : offset + BATCH_SIZE])
-    await batches.drain()
+    async with _Pipeline(database, run, SyncResource.orders, on_progress) as batches:
+        start = bounds["first"] - 1
+        while start < bounds["last"]:
+            async with database.connection() as connection:
+                parents = await connection.fetch(
+                    _STAGED_PARENTS, run.id, start, start + STAGE_CHUNK, timeout=60
+                )
+            start += STAGE_CHUNK
+            records = [record for row in parents if (record := _order(run, row)) is not None]
+            for offset in range(0, len(records), BATCH_SIZE):
+                await batches.submit(records[offset : offset + BATCH_SIZE])
 
 
 def _order(run: Run, row: Any) -> dict[str, Any] | None:
@@ -199,6 +197,17 @@ class _Pipeline:
         self.on_progress = on_progress
         self.pending: asyncio.Task[None] | None = None
         self.reported = time.monotonic()
+
+    async def __aenter__(self) -> _Pipeline:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            await self.drain()
+        elif self.pending is not None:
+            # The run is failing anyway: stop the batch in flight, quietly.
+            self.pending.cancel()
+            await asyncio.gather(self.pending, return_exceptions=True)
 
     async def submit(self, records: list[dict[str, Any]]) -> None:
         await self.drain()
