@@ -23,7 +23,8 @@ from app.shopify.queries import BULK_OPERATION, RUN_BULK_QUERY
 log = logging.getLogger("app.shopify")
 
 POLL_FIRST_SECONDS = 1.0
-POLL_MAX_SECONDS = 30.0
+# Polls cost 1 point; waiting longer between them only delays the result.
+POLL_MAX_SECONDS = 10.0
 # How often the webhook ledger is looked at between two polls.
 FINISH_CHECK_SECONDS = 1.0
 # A bulk operation may run for days (Shopify's limit is 10); a sync gives up sooner.

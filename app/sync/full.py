@@ -110,6 +110,12 @@ async def _apply_orders(
 ) -> None:
     try:
         await _stage(database, run.id, lines)
+        async with database.connection() as connection:
+            # Fresh statistics, so the read-back below finds each order's line
+            # items through the parent_gid index (without them PostgreSQL
+            # combined the run_id index, which matches every staged row:
+            # about 170 times slower on 300,000 lines).
+            await connection.execute("ANALYZE sync_bulk_rows")
         await _apply_staged_orders(database, run, on_progress)
     finally:
         await discard_staged(database, run.id)
