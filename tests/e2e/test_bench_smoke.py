@@ -42,3 +42,23 @@ def test_benchmark_smoke_run(wrk_available: None, tmp_path: Path) -> None:
     for ceilings in figures["ceilings"].values():
         assert ceilings["service_sql_per_second"] > 0
         assert ceilings["reference_per_second"] > 0
+
+
+def test_benchmark_sync_smoke_run(tmp_path: Path) -> None:
+    """The full-sync part alone (no wrk needed): it completes and stores exactly the shop."""
+    output = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--sync-only", "--json", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    sync = json.loads(output.read_text())["sync"]
+    assert sync["counts_match"], sync["problems"]
+    assert sync["status"] == "succeeded"
+    assert (sync["stored_customers"], sync["stored_orders"]) == (200, 500)
+    assert sync["orders_with_other_line_item_counts"] == 0
+    assert sync["applied"] == sync["summary"]["applied"] == 700
