@@ -23,9 +23,11 @@ T = TypeVar("T")
 Connection = asyncpg.Connection | PoolConnectionProxy
 
 # SQLSTATE classes that mean "the database cannot serve us right now":
-# 08 connection exception, 53 insufficient resources, 57 operator intervention
-# (includes 57014, statement timeout), 58 system error. 55P03: lock timeout.
-_UNAVAILABLE_CLASSES = ("08", "53", "57", "58")
+# 08 connection exception, 28 invalid authorization (the service's role is
+# disabled or its password changed), 3D invalid catalog name (the database is
+# gone), 53 insufficient resources, 57 operator intervention (includes 57014,
+# statement timeout), 58 system error. 55P03: lock timeout.
+_UNAVAILABLE_CLASSES = ("08", "28", "3D", "53", "57", "58")
 _LOCK_TIMEOUT = "55P03"
 # Deadlocks and serialization failures succeed when the transaction is retried.
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
@@ -40,7 +42,11 @@ def is_unavailable(error: BaseException) -> bool:
     if isinstance(error, asyncpg.PostgresError):
         sqlstate = error.sqlstate or ""
         return sqlstate[:2] in _UNAVAILABLE_CLASSES or sqlstate == _LOCK_TIMEOUT
-    return isinstance(error, OSError | TimeoutError | asyncpg.InterfaceError)
+    # InternalClientError: asyncpg's protocol out of step after the server ended
+    # the session under it (seen when the service's role is disabled).
+    return isinstance(
+        error, OSError | TimeoutError | asyncpg.InterfaceError | asyncpg.InternalClientError
+    )
 
 
 @dataclass
@@ -161,9 +167,10 @@ class Database:
         try:
             connection = await self.pool.acquire(timeout=max(remaining, 0.001))
         except Exception as error:
-            if is_unavailable(error):
-                raise DatabaseUnavailable(f"no database connection: {_describe(error)}") from error
-            raise
+            # Whatever stops us from getting a connection (refused, login
+            # refused, database missing, a bad server answer) is never the
+            # request's fault: the caller answers 503.
+            raise DatabaseUnavailable(f"no database connection: {_describe(error)}") from error
         try:
             yield connection
         except BaseException as error:
@@ -286,3 +293,26 @@ async def _rollback(connection: Connection) -> None:
 
 def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def is_database_failure(error: BaseException) -> bool:
+    """Whether `error` came from talking to the database rather than from our own code.
+
+    Anything the driver or the server raised (a refused login, a missing
+    table after a bad restore, a dropped connection...) is an outage as far
+    as a request is concerned: answered 503, never 500.
+    """
+    return isinstance(
+        error,
+        DatabaseUnavailable
+        | asyncpg.PostgresError
+        | asyncpg.InterfaceError
+        | asyncpg.InternalClientError
+        | OSError
+        | TimeoutError,
+    )
+
+
+def is_refused_value(error: BaseException) -> bool:
+    """PostgreSQL refused a value it was given (SQLSTATE class 22, data exception)."""
+    return isinstance(error, asyncpg.PostgresError) and (error.sqlstate or "").startswith("22")

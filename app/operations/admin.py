@@ -26,7 +26,15 @@ from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
 
 from app.db.enums import DeliveryStatus
-from app.operations.events import MAX_LIST_LIMIT, EventFilter, InvalidCursor, get_event, list_events
+from app.operations import inputs
+from app.operations.events import (
+    MAX_CURSOR_LENGTH,
+    MAX_LIST_LIMIT,
+    EventFilter,
+    InvalidCursor,
+    get_event,
+    list_events,
+)
 from app.operations.export import export_customer
 from app.operations.openapi import (
     EVENT_RESPONSES,
@@ -65,13 +73,15 @@ class ReplayRequest(msgspec.Struct, forbid_unknown_fields=True):
     cursor: str | None = None
 
     def selection(self) -> EventFilter:
+        """The filter, its values checked (400 naming the field)."""
+        inputs.text("cursor", self.cursor, MAX_CURSOR_LENGTH)
         return EventFilter(
-            shop=self.shop,
-            topic=self.topic,
+            shop=inputs.text("shop", self.shop),
+            topic=inputs.text("topic", self.topic),
             status=self.status,
-            since=self.since,
-            until=self.until,
-            webhook_ids=self.webhook_ids,
+            since=inputs.time("since", self.since),
+            until=inputs.time("until", self.until),
+            webhook_ids=inputs.texts("webhook_ids", self.webhook_ids),
             ids=self.ids,
         )
 
@@ -109,15 +119,17 @@ class AdminController(Controller):
         cursor: FromQuery[str | None] = None,
         include_payload: FromQuery[bool] = False,
     ) -> dict[str, Any]:
+        webhook_id = inputs.text("webhook_id", webhook_id)
         where = EventFilter(
-            shop=shop,
-            topic=topic,
+            shop=inputs.text("shop", shop),
+            topic=inputs.text("topic", topic),
             status=status,
-            since=since,
-            until=until,
+            since=inputs.time("since", since),
+            until=inputs.time("until", until),
             webhook_ids=[webhook_id] if webhook_id else [],
-            event_id=event_id,
+            event_id=inputs.text("event_id", event_id),
         )
+        inputs.text("cursor", cursor, MAX_CURSOR_LENGTH)
         async with database_of(request).connection() as connection:
             try:
                 page = await list_events(
@@ -184,6 +196,8 @@ class AdminController(Controller):
     async def export(
         self, request: Request[Any, Any, Any], shop: FromPath[str], shopify_id: FromPath[str]
     ) -> dict[str, Any]:
+        shop = inputs.text("shop", shop) or ""
+        shopify_id = inputs.text("shopify_id", shopify_id) or ""
         async with database_of(request).connection() as connection:
             document = await export_customer(connection, shop.lower(), shopify_id)
         if document is None:

@@ -7,7 +7,7 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -83,14 +83,23 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode()
 
 
+# Cursors this service issues are a few dozen characters long.
+MAX_CURSOR_LENGTH = 1000
+
+
 def decode_cursor(cursor: str, count: int) -> list[str]:
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise InvalidCursor("cursor is not one this service issued")
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError, UnicodeEncodeError):
+        # RecursionError: a cursor of nested brackets; UnicodeEncodeError: a lone surrogate.
         raise InvalidCursor("cursor is not one this service issued") from None
     if not isinstance(values, list) or len(values) != count:
         raise InvalidCursor("cursor is not one this service issued")
-    return [str(value) for value in values]
+    if not all(isinstance(value, str) for value in values):
+        raise InvalidCursor("cursor is not one this service issued")
+    return values
 
 
 def raw_json(text: str | None) -> msgspec.Raw | None:
@@ -149,8 +158,10 @@ def _where(conditions: list[str]) -> str:
 
 def cursor_time(value: str) -> datetime:
     try:
-        return datetime.fromisoformat(value)
-    except ValueError:
+        # In UTC: an offset that pushes the time out of datetime's range fails here,
+        # not in the driver.
+        return datetime.fromisoformat(value).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InvalidCursor("cursor is not one this service issued") from None
 
 

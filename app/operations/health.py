@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from litestar import Request, Response, get
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
-from app.db.database import Database, DatabaseUnavailable
+from app.db.database import Database, is_database_failure
 from app.db.migrations import pending_migration_ids
+from app.operations.errors import RETRY_AFTER_SECONDS
 from app.operations.openapi import HEALTH_RESPONSES, READY_RESPONSES
 from app.state import database_of
 
 READINESS_TIMEOUT = 1.0
+
+log = logging.getLogger("app.health")
 
 
 @get(
@@ -41,7 +45,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     return Response(
         {"status": "not ready", **problem},
         status_code=HTTP_503_SERVICE_UNAVAILABLE,
-        headers={"Retry-After": "5"},
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
     )
 
 
@@ -51,9 +55,15 @@ async def readiness_problem(database: Database) -> dict[str, str] | None:
         async with asyncio.timeout(READINESS_TIMEOUT):
             async with database.connection() as connection:
                 pending = await pending_migration_ids(connection)
-    except (DatabaseUnavailable, TimeoutError) as error:
+    except Exception as error:
+        if not is_database_failure(error):
+            raise
+        # The driver's text names roles, hosts and limits: for the log only.
         reason = str(error) or f"no answer within {READINESS_TIMEOUT:g} s"
-        return {"database": reason}
+        log.warning("not ready: database", extra={"fields": {"error": reason}})
+        if isinstance(error, TimeoutError):
+            return {"database": f"no answer within {READINESS_TIMEOUT:g} s"}
+        return {"database": "unavailable"}
     if pending:
         names = ", ".join(pending)
         return {"migrations": f"{len(pending)} pending ({names}): run `python -m app migrate`"}

@@ -23,6 +23,7 @@ class DeliveryReport:
     started: float
     outcome: str = "error"
     delivery: Delivery | None = None
+    error: str | None = None  # why the database was unavailable (never payload data)
 
 
 def report_delivery(report: DeliveryReport, database: Database) -> None:
@@ -39,6 +40,8 @@ def report_delivery(report: DeliveryReport, database: Database) -> None:
         "outcome": report.outcome,
         "duration_ms": round(seconds * 1000, 2),
     }
+    if report.error:
+        fields["error"] = report.error
     level = logging.WARNING if report.outcome in ("unavailable", "error") else logging.INFO
     log.log(level, "delivery %s", report.outcome, extra={"fields": fields})
 

@@ -99,6 +99,7 @@ REPLAY_RESPONSES = {
             "stale": 0,
             "failed": 1,
             "ignored": 0,
+            "erasing": 0,
             "missing": 0,
             "failed_ids": [FAILED_ID],
             "deliveries": [

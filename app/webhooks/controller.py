@@ -20,14 +20,14 @@ from litestar.status_codes import (
 )
 
 from app.db.database import Database, DatabaseUnavailable
+from app.operations.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_DETAIL
+from app.operations.limits import body_verified
 from app.operations.observability import DeliveryReport, report_delivery
 from app.operations.openapi import WEBHOOK_RESPONSES
 from app.state import database_of, settings_of
 from app.webhooks.delivery import BadDelivery, Delivery, header, parse_delivery, signature_is_valid
 from app.webhooks.handlers import Outcome
 from app.webhooks.ingest import ingest
-
-RETRY_AFTER_SECONDS = "5"
 
 
 @post(
@@ -58,6 +58,7 @@ async def receive_webhook(request: Request[Any, Any, Any]) -> dict[str, str]:
             raise HTTPException(
                 status_code=HTTP_401_UNAUTHORIZED, detail="invalid or missing HMAC signature"
             )
+        body_verified()  # no longer counts against the unverified-body budget
         delivery = _parse(request, body, report)
         outcome = await _ingest(database_of(request), delivery, report)
         report.outcome = outcome.value
@@ -72,6 +73,9 @@ async def _body(request: Request[Any, Any, Any], report: DeliveryReport) -> byte
     except HTTPException as error:
         if error.status_code == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
             report.outcome = "rejected_too_large"
+        elif error.status_code == HTTP_503_SERVICE_UNAVAILABLE:
+            # A chunked body that would exceed the unverified-body budget.
+            report.outcome = "unavailable"
         raise
 
 
@@ -91,10 +95,13 @@ async def _ingest(database: Database, delivery: Delivery, report: DeliveryReport
     except BadDelivery as error:
         report.outcome = "rejected_bad_request"
         raise HTTPException(status_code=HTTP_400_BAD_REQUEST, detail=str(error)) from None
-    except DatabaseUnavailable:
+    except DatabaseUnavailable as error:
         report.outcome = "unavailable"
+        # Why, for the operator (out of shared memory, login refused...): the
+        # driver's text goes to the log, never to the client.
+        report.error = str(error)
         raise HTTPException(
             status_code=HTTP_503_SERVICE_UNAVAILABLE,
-            detail="the database is unavailable; nothing was recorded, retry later",
+            detail=UNAVAILABLE_DETAIL,
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         ) from None

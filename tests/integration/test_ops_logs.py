@@ -166,7 +166,8 @@ async def every_kind_of_delivery(client: httpx.AsyncClient) -> list[Sent]:
         await send(
             client,
             "app/uninstalled",
-            shopify.fixture("app_uninstalled") | {"email": EMAIL, "phone": PHONE},
+            # The shop's numeric id as the privacy deliveries above gave it.
+            shopify.fixture("app_uninstalled") | {"id": 954889, "email": EMAIL, "phone": PHONE},
             "processed",
             webhook_id="l-au",
         ),
