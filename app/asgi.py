@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-from litestar import Litestar, Request, Response
+from litestar import Litestar
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -16,10 +16,17 @@ from app.config import Settings, load_settings
 from app.db.database import Database
 from app.db.engine import create_engine
 from app.operations.admin import AdminController
+from app.operations.errors import unexpected_error
 from app.operations.health import health, ready
+from app.operations.limits import UnverifiedBodyBudget
 from app.operations.logs import configure_logging
 from app.operations.metrics import metrics_endpoint
+from app.shopify.client import http_client
+from app.sync.controller import BackgroundRuns, SyncController
+from app.sync.runner import SyncRunner
+from app.sync.tokens import TokenCipher
 from app.webhooks.controller import receive_webhook
+from app.webhooks.erasure import background_erasures
 
 log = logging.getLogger("app")
 
@@ -36,19 +43,43 @@ def create_app(settings: Settings | None = None) -> Litestar:
         statement_timeout=settings.db_statement_timeout,
     )
 
+    background_runs = BackgroundRuns()
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await database.start()
         try:
-            yield
+            async with http_client() as http:
+                cipher = TokenCipher(settings.token_encryption_keys)
+                app.state.sync_runner = SyncRunner(database, settings, http, cipher)
+                try:
+                    yield
+                finally:
+                    await background_runs.stop()
         finally:
             await database.stop()
 
     app = Litestar(
-        route_handlers=[receive_webhook, health, ready, metrics_endpoint, AdminController],
-        lifespan=[lifespan],
+        route_handlers=[
+            receive_webhook,
+            health,
+            ready,
+            metrics_endpoint,
+            AdminController,
+            SyncController,
+        ],
+        # Then: redact erasures in progress finish in the background (app/webhooks/erasure.py).
+        lifespan=[lifespan, background_erasures(database)],
         request_max_body_size=settings.max_body_bytes,
-        exception_handlers={HTTP_500_INTERNAL_SERVER_ERROR: internal_error},
+        # Outermost: refuses a body over the budget before any of it is read.
+        middleware=[
+            DefineMiddleware(
+                UnverifiedBodyBudget,
+                limit=settings.unverified_body_budget_bytes,
+                max_body=settings.max_body_bytes,
+            )
+        ],
+        exception_handlers={HTTP_500_INTERNAL_SERVER_ERROR: unexpected_error},
         # Logging is ours (app.operations.logs): one JSON format for everything.
         logging_config=None,
         openapi_config=OpenAPIConfig(
@@ -62,17 +93,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     app.state.database = database
     app.state.settings = settings
+    app.state.background_runs = background_runs
     return app
-
-
-def internal_error(request: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
-    """An unexpected error: logged with its traceback, answered 500 without details."""
-    log.error(
-        "unhandled error",
-        exc_info=error,
-        extra={"fields": {"path": request.url.path, "method": request.method}},
-    )
-    return Response(
-        {"status_code": HTTP_500_INTERNAL_SERVER_ERROR, "detail": "Internal Server Error"},
-        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
-    )

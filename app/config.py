@@ -34,6 +34,8 @@ class Settings:
     shopify_api_secret_previous: str | None
     admin_token: str | None
     max_body_bytes: int
+    max_header_bytes: int
+    unverified_body_budget_bytes: int
     host: str
     port: int
     workers: int
@@ -139,6 +141,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         shopify_api_secret_previous=read.text("SHOPIFY_API_SECRET_PREVIOUS"),
         admin_token=read.text("ADMIN_TOKEN"),
         max_body_bytes=read.positive_int("MAX_BODY_BYTES", 10 * 1024 * 1024),
+        # Shopify's headers take about 1 KB; a larger head is refused (431) as it arrives.
+        max_header_bytes=read.positive_int("MAX_HEADER_BYTES", 64 * 1024),
+        # Bodies one worker holds before their signature is checked (beyond: 503).
+        unverified_body_budget_bytes=read.positive_int(
+            "UNVERIFIED_BODY_BUDGET_BYTES", 50 * 1024 * 1024
+        ),
         host=read.text("HOST") or "127.0.0.1",
         port=read.parsed("PORT", 8000, _port, "a TCP port (1-65535)"),
         workers=read.positive_int("WEB_CONCURRENCY", 1),
@@ -173,6 +181,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sync_overdue_seconds=read.positive_seconds("SYNC_OVERDUE_SECONDS", 7200.0),
     )
     _check_database_url(settings.database_url, read.problems)
+    if settings.unverified_body_budget_bytes < settings.max_body_bytes:
+        read.problems.append(
+            "UNVERIFIED_BODY_BUDGET_BYTES must be at least MAX_BODY_BYTES"
+            " (else the largest body allowed could never be received)"
+        )
     if read.problems:
         raise ConfigError("Invalid configuration:\n  " + "\n  ".join(read.problems))
     return settings

@@ -30,6 +30,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     with database_url(settings), _metrics_directory():
         import uvicorn
 
+        from app.operations.limits import BoundedHttpToolsProtocol
+
         _ignore_stop_signals_once_served()
         uvicorn.run(
             "app.asgi:create_app",
@@ -38,12 +40,15 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             port=settings.port,
             workers=settings.workers,
             loop="uvloop",
-            http="httptools",
             ws="none",
             lifespan="on",
             access_log=False,
             log_config=server_logging_config(settings.log_level),
             timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+            # httptools with a limit on the request head (431 above it); see
+            # app/operations/limits.py: the protocol reads its limit from here.
+            http=BoundedHttpToolsProtocol,
+            h11_max_incomplete_event_size=settings.max_header_bytes,
         )
     return 0
 

@@ -53,7 +53,13 @@ FILLED_ENV = {
     "POSTGRES_PASSWORD": "a-database-password",
 }
 # Variables that configure the compose file, not the service.
-COMPOSE_VARIABLES = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "APP_PORT"}
+COMPOSE_VARIABLES = {
+    "POSTGRES_USER",
+    "POSTGRES_PASSWORD",
+    "POSTGRES_DB",
+    "APP_PORT",
+    "SYNC_EVERY_SECONDS",
+}
 # Variables the image sets, or that only matter outside it.
 IMAGE_ONLY_VARIABLES = {"HOST", "PORT", "DATA_DIR"}
 PGBOUNCER_PORT = "5432"  # edoburu/pgbouncer's default LISTEN_PORT
@@ -328,3 +334,17 @@ def test_interpolation_follows_compose_rules() -> None:
     assert interpolate("$${SET}/${SET}", env) == "${SET}/x"
     with pytest.raises(MissingVariable):
         interpolate("${EMPTY:?needed}", env)
+
+
+def test_the_sync_service_runs_every_shop_on_a_schedule_through_pgbouncer(
+    services: dict[str, Any],
+) -> None:
+    sync = services["sync"]
+    assert command(sync) == ["python", "-m", "app", "sync", "--all", "--every", "3600"]
+    assert sync["image"] == services["app"]["image"]
+    environment = service_environment(sync)
+    assert environment["DATABASE_URL"] == service_environment(services["app"])["DATABASE_URL"]
+    assert set(environment) <= config_variables() - IMAGE_ONLY_VARIABLES
+    assert "TOKEN_ENCRYPTION_KEY" in environment
+    assert sync["depends_on"] == services["app"]["depends_on"]
+    assert sync["healthcheck"] == {"disable": True}

@@ -17,6 +17,8 @@ def test_defaults_when_nothing_is_set() -> None:
         shopify_api_secret_previous=None,
         admin_token=None,
         max_body_bytes=10 * 1024 * 1024,
+        max_header_bytes=64 * 1024,
+        unverified_body_budget_bytes=50 * 1024 * 1024,
         host="127.0.0.1",
         port=8000,
         workers=1,
@@ -26,6 +28,11 @@ def test_defaults_when_nothing_is_set() -> None:
         db_statement_timeout=1.0,
         log_level="INFO",
         data_dir=Path(".data"),
+        shopify_admin_base_url="https://{shop}",
+        shopify_api_version="2026-10",
+        token_encryption_keys=(),
+        sync_lease_seconds=600.0,
+        sync_overdue_seconds=7200.0,
     )
 
 
