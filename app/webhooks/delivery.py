@@ -13,7 +13,7 @@ import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import msgspec
@@ -112,8 +112,18 @@ def _triggered_at(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        return msgspec.json.decode(msgspec.json.encode(value), type=AwareDatetime)
+        parsed = msgspec.json.decode(msgspec.json.encode(value), type=AwareDatetime)
     except msgspec.ValidationError:
         raise BadDelivery(
             "header X-Shopify-Triggered-At must be an ISO-8601 time with a zone"
+        ) from None
+    try:
+        # Kept in UTC. At the edges of the calendar (0001-01-01T00:00:00+14:00,
+        # 9999-12-31T23:59:59-14:00) the UTC time is outside the years datetime
+        # (and so the driver) can hold: that used to fail in the database call.
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise BadDelivery(
+            "header X-Shopify-Triggered-At is out of range (its UTC time is before year 1"
+            " or after 9999)"
         ) from None

@@ -18,6 +18,7 @@ from app.db.database import Database, Transaction
 from app.db.enums import DeliveryStatus
 from app.webhooks.delivery import BadDelivery, Delivery
 from app.webhooks.handlers import HANDLERS, Handler, Outcome
+from app.webhooks.handlers.base import Mismatch
 from app.webhooks.ledger import Recording, lock, record
 from app.webhooks.payloads import AnyObject, PayloadError, decode, payload_text
 
@@ -81,6 +82,8 @@ async def _apply(
     except PAYLOAD_REFUSED as error:
         # The transaction rolled back, handler writes included; keep the delivery.
         return await _record(database, recording, DeliveryStatus.failed, _refusal(error))
+    except Mismatch as error:
+        return await _record(database, recording, DeliveryStatus.failed, str(error))
 
 
 async def _record(

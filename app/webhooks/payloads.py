@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, TypeVar
+from typing import Annotated, ClassVar, TypeVar
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -40,10 +40,23 @@ def validate_money(field: str, amount: Decimal | None) -> Decimal | None:
     return amount + 0  # turns -0 into 0
 
 
+def check_resource(gid: str | UnsetType, kind: str) -> None:
+    """A body of another resource's topic is not of this topic's shape.
+
+    The signature covers the body, not the topic header: an order's body
+    re-sent as customers/create would otherwise be read as a customer. Shopify
+    names the resource in `admin_graphql_api_id` (gid://shopify/Order/...);
+    when the key is there it must name this topic's resource.
+    """
+    if isinstance(gid, str) and not gid.startswith(f"gid://shopify/{kind}/"):
+        raise ValueError(f"admin_graphql_api_id {gid[:80]!r} is not a {kind}")
+
+
 class CustomerPayload(Struct):
     """A Customer, as sent by customers/* and nested in orders."""
 
     id: ShopifyId
+    admin_graphql_api_id: str | UnsetType = UNSET
     email: Text255 | None = None
     first_name: str | None = None
     last_name: str | None = None
@@ -54,6 +67,7 @@ class CustomerPayload(Struct):
     updated_at: Timestamp | None = None
 
     def __post_init__(self) -> None:
+        check_resource(self.admin_graphql_api_id, "Customer")
         if self.name is not None and len(self.name) > 255:
             raise ValueError("first_name and last_name together exceed 255 characters")
 
@@ -73,6 +87,7 @@ class OrderPayload(Struct):
     """An Order: orders/create, updated, paid, cancelled, fulfilled, partially_fulfilled."""
 
     id: ShopifyId
+    admin_graphql_api_id: str | UnsetType = UNSET
     name: Text255 | None = None
     email: Text255 | None = None
     currency: Annotated[str, Meta(max_length=3)] | None = None
@@ -87,6 +102,7 @@ class OrderPayload(Struct):
     customer: CustomerPayload | None = None
 
     def __post_init__(self) -> None:
+        check_resource(self.admin_graphql_api_id, "Order")
         self.total_price = validate_money("total_price", self.total_price)
         self.current_total_price = validate_money("current_total_price", self.current_total_price)
 
@@ -95,6 +111,20 @@ class DeletedPayload(Struct):
     """orders/delete and customers/delete carry little more than the id."""
 
     id: ShopifyId
+    admin_graphql_api_id: str | UnsetType = UNSET
+    resource: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        if self.resource:
+            check_resource(self.admin_graphql_api_id, self.resource)
+
+
+class DeletedOrderPayload(DeletedPayload):
+    resource: ClassVar[str] = "Order"
+
+
+class DeletedCustomerPayload(DeletedPayload):
+    resource: ClassVar[str] = "Customer"
 
 
 class PrivacyCustomer(Struct):
@@ -103,26 +133,62 @@ class PrivacyCustomer(Struct):
     phone: str | None = None
 
 
-class CustomersRedactPayload(Struct):
-    customer: PrivacyCustomer
-    shop_id: ShopifyId | None = None
-    orders_to_redact: list[ShopifyId] = []
-
-
-class CustomersDataRequestPayload(Struct):
-    customer: PrivacyCustomer
-    shop_id: ShopifyId | None = None
-    orders_requested: list[ShopifyId] = []
+# The privacy topics and app/uninstalled change or erase a whole shop's or a
+# customer's data, and the signature does not cover the headers that say which
+# shop and which topic: their bodies are checked to be of the topic's shape
+# and to name the shop of the header (handlers/privacy.py, handlers/shop.py).
+# Keys of the other privacy topics must be absent, so that the body of one
+# (signed, for one shop) cannot pass for another.
 
 
 class ShopRedactPayload(Struct):
-    shop_id: ShopifyId | None = None
+    shop_id: ShopifyId
+    shop_domain: Text255
+    customer: UnsetType | None = UNSET
+    orders_to_redact: UnsetType | None = UNSET
+    orders_requested: UnsetType | None = UNSET
+
+    def __post_init__(self) -> None:
+        if not all(
+            value is UNSET
+            for value in (self.customer, self.orders_to_redact, self.orders_requested)
+        ):
+            raise ValueError("a shop/redact body names no customer and no orders")
+
+
+class CustomersRedactPayload(Struct):
+    shop_id: ShopifyId
+    shop_domain: Text255
+    customer: PrivacyCustomer
+    orders_to_redact: list[ShopifyId]
+    orders_requested: UnsetType | None = UNSET
+    data_request: UnsetType | None = UNSET
+
+    def __post_init__(self) -> None:
+        if self.orders_requested is not UNSET or self.data_request is not UNSET:
+            raise ValueError("a customers/redact body has no orders_requested nor data_request")
+
+
+class CustomersDataRequestPayload(Struct):
+    shop_id: ShopifyId
+    shop_domain: Text255
+    customer: PrivacyCustomer
+    orders_requested: list[ShopifyId]
+    orders_to_redact: UnsetType | None = UNSET
+
+    def __post_init__(self) -> None:
+        if self.orders_to_redact is not UNSET:
+            raise ValueError("a customers/data_request body has no orders_to_redact")
 
 
 class ShopPayload(Struct):
-    """The Shop object of app/uninstalled."""
+    """The Shop object of app/uninstalled.
 
-    id: ShopifyId | None = None
+    `myshopify_domain` must be there; Shopify's own sample sends it as null.
+    """
+
+    id: ShopifyId
+    myshopify_domain: Text255 | None
 
 
 class AnyObject(Struct):

@@ -256,7 +256,11 @@ def test_scrub_text_of_customers_redact_clears_known_values() -> None:
 def test_scrub_text_handles_any_payload_decode_accepts(depth: int) -> None:
     # A redact payload (or a stored payload being redacted) that decode()
     # accepts must be scrubbable too: otherwise the redaction can never finish.
-    text = '{"customer": {"id": 1}, "x": ' + "[" * depth + "]" * depth + "}"
+    head = '{"shop_id": 1, "shop_domain": "a.myshopify.com", "orders_to_redact": [], '
+    text = head + '"customer": {"id": 1}, "x": ' + "[" * depth + "]" * depth + "}"
     decode(text, CustomersRedactPayload)  # accepted as a payload
     result = scrub_text(text, ["someone@example.com"])
-    assert result == '{"customer":{"id":1},"x":' + "[" * depth + "]" * depth + "}"
+    assert result == (
+        '{"shop_id":1,"shop_domain":"a.myshopify.com","orders_to_redact":[],'
+        '"customer":{"id":1},"x":' + "[" * depth + "]" * depth + "}"
+    )

@@ -25,6 +25,34 @@ class Outcome(StrEnum):
     duplicate = "duplicate"  # this webhook id was recorded before: nothing changed
     failed = "failed"  # recorded, but the payload could not be applied
     ignored = "ignored"  # recorded; no handler for this topic
+    # customers/redact or shop/redact recorded; the erasure finishes in the background
+    erasing = "erasing"
+
+
+class Mismatch(Exception):
+    """The payload contradicts the delivery's headers or what is known of its shop.
+
+    Raised inside a handler's transaction (which then rolls back): the
+    delivery is recorded as `failed` with the reason and answered 200, since
+    a retry of the same delivery cannot fix it.
+    """
+
+
+# The numeric shop id stored for a domain (app/uninstalled and the privacy topics record it).
+_KNOWN_SHOP_ID = "SELECT shopify_shop_id FROM shops WHERE shop_id = $1"
+
+
+async def check_shop(tx: Transaction, shop: str, domain: str | None, shopify_shop_id: int) -> None:
+    """The body must name the header's shop, and the numeric id known for it (if any).
+
+    The signature covers the body only: a signed body of one shop re-sent
+    with another shop's domain in X-Shopify-Shop-Domain is refused here.
+    """
+    if domain is not None and domain.strip().lower() != shop:
+        raise Mismatch(f"the payload is about shop {domain[:255]!r}, the header names {shop!r}")
+    known = await tx.fetchval(_KNOWN_SHOP_ID, shop)
+    if known is not None and known != str(shopify_shop_id):
+        raise Mismatch(f"the payload's shop id {shopify_shop_id} is not {shop}'s known id {known}")
 
 
 def keep_payload(payload: object, text: str) -> str:

@@ -16,7 +16,7 @@ from app.webhooks.handlers.base import (
     call_delivery_function,
 )
 from app.webhooks.ledger import LEDGER_PARAMETERS, Recording
-from app.webhooks.payloads import CustomerPayload, DeletedPayload
+from app.webhooks.payloads import CustomerPayload, DeletedCustomerPayload
 
 UPSERT_TOPICS = ("customers/create", "customers/update", "customers/enable", "customers/disable")
 
@@ -66,10 +66,12 @@ async def _upsert(database: Database, recording: Recording, customer: CustomerPa
     )
 
 
-async def _delete(database: Database, recording: Recording, customer: DeletedPayload) -> Outcome:
+async def _delete(
+    database: Database, recording: Recording, customer: DeletedCustomerPayload
+) -> Outcome:
     values = {"customer_shopify_id": str(customer.id)}
     return await call_delivery_function(database, _DELETE, recording, values)
 
 
 UPSERT = Handler(CustomerPayload, _upsert)
-DELETE = Handler(DeletedPayload, _delete)
+DELETE = Handler(DeletedCustomerPayload, _delete)

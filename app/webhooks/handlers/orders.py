@@ -17,7 +17,7 @@ from app.webhooks.handlers.base import (
 )
 from app.webhooks.handlers.customers import customer_values
 from app.webhooks.ledger import LEDGER_PARAMETERS, Recording
-from app.webhooks.payloads import DeletedPayload, OrderPayload
+from app.webhooks.payloads import DeletedOrderPayload, OrderPayload
 
 UPSERT_TOPICS = (
     "orders/create",
@@ -78,10 +78,10 @@ async def _upsert(database: Database, recording: Recording, order: OrderPayload)
     return await call_delivery_function(database, _UPSERT, recording, values, personal=_PERSONAL)
 
 
-async def _delete(database: Database, recording: Recording, order: DeletedPayload) -> Outcome:
+async def _delete(database: Database, recording: Recording, order: DeletedOrderPayload) -> Outcome:
     values = {"order_shopify_id": str(order.id)}
     return await call_delivery_function(database, _DELETE, recording, values)
 
 
 UPSERT = Handler(OrderPayload, _upsert)
-DELETE = Handler(DeletedPayload, _delete)
+DELETE = Handler(DeletedOrderPayload, _delete)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from app.db.database import Transaction
-from app.webhooks.handlers.base import Handler, Outcome, in_transaction
+from app.webhooks.handlers.base import Handler, Outcome, check_shop, in_transaction
 from app.webhooks.ledger import Recording, lock, record
 from app.webhooks.payloads import ShopPayload
 
 _UNINSTALLED = """
 UPDATE shops
-SET uninstalled_at = greatest(uninstalled_at, coalesce($2, now())),
+SET uninstalled_at = greatest(uninstalled_at, least(coalesce($2, now()), now())),
     shopify_shop_id = coalesce($3, shopify_shop_id)
 WHERE shop_id = $1
 """
@@ -17,10 +17,14 @@ WHERE shop_id = $1
 
 async def _uninstalled(tx: Transaction, recording: Recording, shop: ShopPayload) -> Outcome:
     await lock(tx, recording.shop)
+    await check_shop(tx, recording.shop, shop.myshopify_domain, shop.id)
     if await record(tx, recording) is None:
         return Outcome.duplicate
-    shopify_shop_id = str(shop.id) if shop.id else None
-    await tx.execute(_UNINSTALLED, recording.shop, recording.triggered_at, shopify_shop_id)
+    # The app is uninstalled from the shop. (X-Shopify-Triggered-At is not
+    # signed: a time in the future is taken as now.)
+    await tx.execute(_UNINSTALLED, recording.shop, recording.triggered_at, str(shop.id))
+    # Shopify revokes the app's token on uninstall: forget it, and stop syncing.
+    await tx.execute("DELETE FROM shop_credentials WHERE shop_id = $1", recording.shop)
     return Outcome.processed
 
 
