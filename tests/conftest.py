@@ -39,6 +39,7 @@ TABLES = (
     "sync_state",
     "sync_leases",
     "sync_bulk_rows",
+    "erasures",
 )
 
 

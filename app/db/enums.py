@@ -61,6 +61,16 @@ class DeliveryStatus(StrEnum):
     processed = "processed"
     failed = "failed"
     ignored = "ignored"
+    # customers/redact or shop/redact recorded; its erasure is finishing in the
+    # background (table erasures). Becomes processed when it is done.
+    erasing = "erasing"
+
+
+class ErasureKind(StrEnum):
+    """What an erasure in progress erases."""
+
+    customer = "customer"  # customers/redact
+    shop = "shop"  # shop/redact
 
 
 class SyncKind(StrEnum):

@@ -33,6 +33,7 @@ from app.db.enums import (
     ActionType,
     CustomerSegment,
     DeliveryStatus,
+    ErasureKind,
     FinancialStatus,
     MessageChannel,
     MessageStatus,
@@ -302,6 +303,41 @@ class SyncBulkRow(Table, tablename="sync_bulk_rows"):
     document = JSONB(null=False, default=None)
 
 
+class Erasure(Table, tablename="erasures"):
+    """A customers/redact or shop/redact whose erasure is in progress.
+
+    Written in the transaction that records the redact, worked off in batches
+    (inline while Shopify waits, then by every worker in the background), and
+    deleted when the erasure is complete: a restart resumes it. It holds the
+    values to scrub (the customer's email, phone and name) only that long.
+    """
+
+    id = UUID(primary_key=True)
+    shop_id = required_text(255, index=True)
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+    # The redact's own ledger row: `erasing` until the erasure is complete.
+    ledger_id = UUID(null=False, default=None)
+    kind = required_choice(ErasureKind, 16)
+    customer_shopify_id = optional_text(255)
+    # The customer's row, kept after erasure (totals survive): their orders are found by it.
+    customer_id = UUID(null=True, default=None)
+    # orders_to_redact, as Shopify ids.
+    order_ids = Array(base_column=Text(), null=True, default=None)
+    # The customer's email and phone (lower case): payloads of unknown shapes
+    # that contain one are scrubbed too. With the name, scrubbed wherever found.
+    identifiers = Array(base_column=Text(), null=True, default=None)
+    name = optional_text(255)
+    # customers: "orders" (emails on orders), then "ledger": the ledger rows to
+    # scrub, listed once, worked through `ledger_done` at a time. shops: "rows".
+    phase = required_text(16)
+    ledger_ids = Array(base_column=UUID(), null=True, default=None)
+    ledger_done = Integer(null=False, default=0)
+    batches = Integer(null=False, default=0)
+    last_error = Text(null=True, default=None)
+
+    erasures_kind_check = one_of("kind", ErasureKind)
+
+
 ALL_TABLES: list[type[Table]] = [
     Shop,
     Customer,
@@ -314,4 +350,5 @@ ALL_TABLES: list[type[Table]] = [
     SyncState,
     SyncLease,
     SyncBulkRow,
+    Erasure,
 ]

@@ -43,6 +43,7 @@ class ReplayReport:
     stale: int = 0
     failed: int = 0
     ignored: int = 0
+    erasing: int = 0  # redacts replayed whose erasure finishes in the background
     missing: int = 0  # deleted since it was selected (shop/redact)
     failed_ids: list[UUID] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
@@ -50,7 +51,9 @@ class ReplayReport:
 
     @property
     def done(self) -> int:
-        return self.processed + self.stale + self.failed + self.ignored + self.missing
+        return (
+            self.processed + self.stale + self.failed + self.ignored + self.erasing + self.missing
+        )
 
     def count(self, delivery_id: UUID, outcome: Outcome) -> None:
         if outcome is Outcome.duplicate:

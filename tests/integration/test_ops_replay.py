@@ -361,7 +361,8 @@ async def test_replaying_processed_deliveries_changes_no_data(
         ("customers/create", shopify.customer(other + 1, email="gone@example.com")),
         ("customers/delete", shopify.customer_deleted(other + 1)),
         ("customers/data_request", shopify.data_request(CUSTOMER)),
-        ("app/uninstalled", shopify.fixture("app_uninstalled")),
+        # The shop's numeric id is the data request's (a different one is refused).
+        ("app/uninstalled", {**shopify.fixture("app_uninstalled"), "id": 954889}),
     ]
     for number, (topic, payload) in enumerate(deliveries):
         triggered = f"2026-03-01T12:00:{number:02d}Z"

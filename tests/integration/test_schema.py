@@ -203,7 +203,7 @@ VALUE_SETS: dict[tuple[str, str], list[str]] = {
         "voided",
         "expired",
     ],
-    ("webhook_events", "status"): ["received", "processed", "failed", "ignored"],
+    ("webhook_events", "status"): ["received", "processed", "failed", "ignored", "erasing"],
 }
 
 # The smallest valid row of each table: its NOT NULL columns without a default.

@@ -218,7 +218,7 @@ async def test_redact_of_an_unknown_customer_keeps_them_out(
 async def test_redact_is_per_shop(client: httpx.AsyncClient, db: Database) -> None:
     for shop in (shopify.SHOP, shopify.OTHER_SHOP):
         await deliver(client, "orders/create", subject_order(299938), shop=shop)
-    redact = shopify.customers_redact(CUSTOMER, orders_to_redact=[299938])
+    redact = shopify.customers_redact(CUSTOMER, orders_to_redact=[299938], shop=shopify.OTHER_SHOP)
     assert await deliver(client, "customers/redact", redact, shop=shopify.OTHER_SHOP) == (
         "processed"
     )
@@ -238,7 +238,7 @@ async def test_redact_is_per_shop(client: httpx.AsyncClient, db: Database) -> No
 
 
 async def test_data_request_is_recorded(client: httpx.AsyncClient, db: Database) -> None:
-    payload = shopify.fixture("customers_data_request")
+    payload = {**shopify.fixture("customers_data_request"), "shop_domain": shopify.SHOP}
     response = await shopify.post(client, "customers/data_request", payload, webhook_id="dr")
     assert response.json() == {"status": "processed", "webhook_id": "dr"}
 

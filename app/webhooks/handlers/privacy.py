@@ -4,16 +4,24 @@ Redaction erases a customer's personal data everywhere this service keeps it:
 the customer row, the email on their orders, and every ledger payload about
 them or those orders (the redact delivery's own payload is stored scrubbed).
 Totals survive. Later deliveries about a redacted customer are stored
-scrubbed too (see base.call_delivery_function).
+scrubbed too (see base.call_delivery_function). shop/redact deletes every row
+of the shop but the redact's own ledger row.
+
+Both redacts work at any size (app/webhooks/erasure.py): one short
+transaction records the redact (ledger status `erasing`), erases the customer
+row or marks the shop, and writes the erasure to do; batches then finish it,
+inline while time allows, otherwise in the background.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import asyncio
+from uuid import UUID
 
-from app.db.database import Transaction
-from app.webhooks.handlers.base import Handler, Outcome, in_transaction
+from app.db.database import Database, Transaction
+from app.db.enums import DeliveryStatus
+from app.webhooks import erasure
+from app.webhooks.handlers.base import Handler, Outcome, check_shop, in_transaction
 from app.webhooks.ledger import Recording, lock, record
 from app.webhooks.payloads import (
     CustomersDataRequestPayload,
@@ -21,11 +29,6 @@ from app.webhooks.payloads import (
     ShopRedactPayload,
 )
 from app.webhooks.scrub import scrub_text
-
-# Redaction and shop erasure may touch much of a shop's data; they get more
-# time than a delivery (Shopify retries them if its 5 s pass first: the retry
-# then finds them done). Below the server's 25 s shutdown grace.
-PRIVACY_STATEMENT_TIMEOUT = 20.0
 
 # Ledger rows about a customer ($2) or their orders ($3) in a shop ($1):
 # customers/* and orders/* carry the subject's id at the top; orders and the
@@ -37,19 +40,6 @@ shop_id = $1 AND (
     OR ((payload ->> 'id') = ANY($3::text[]) AND topic LIKE 'orders/%')
 )"""
 
-# Rows of shapes this service does not know (topics without a handler, or
-# payloads that failed) are not found by id: fulfillments/create names the
-# order as `order_id`, with the customer's email and address. Those that
-# mention the customer's email or phone ($4, lower case) are scrubbed too.
-# Only ignored and failed rows are searched this way: reading every payload of
-# a big shop would not fit in the delivery's time.
-_LEDGER_TO_SCRUB = f"""
-SELECT id, payload::text AS payload FROM webhook_events
-WHERE payload IS NOT NULL AND ({LEDGER_ABOUT_CUSTOMER}
-   OR (shop_id = $1 AND status IN ('ignored', 'failed')
-       AND EXISTS (SELECT FROM unnest($4::text[]) AS v WHERE strpos(lower(payload::text), v) > 0)))
-"""  # noqa: S608 (a static fragment, no input)
-
 _ERASE_CUSTOMER = """
 INSERT INTO customers AS c (shop_id, shopify_id, redacted_at, order_count, total_spent)
 VALUES ($1, $2, now(), 0, 0)
@@ -59,30 +49,36 @@ SET email = NULL, name = NULL, phone = NULL, tags = NULL,
 RETURNING id
 """
 
-_ERASE_ORDER_EMAILS = """
-UPDATE orders SET email = NULL
-WHERE shop_id = $1 AND (shopify_id = ANY($2::varchar[]) OR customer_id = $3)
-RETURNING shopify_id
-"""
-
-_STORE_SCRUBBED = """
-UPDATE webhook_events AS e SET payload = s.payload
-FROM unnest($1::uuid[], $2::jsonb[]) AS s(id, payload) WHERE e.id = s.id
-"""
-
 
 def _redact_ledger_payload(payload: CustomersRedactPayload, text: str) -> str:
     return scrub_text(text, [payload.customer.email or "", payload.customer.phone or ""])
 
 
 async def _redact_customer(
-    tx: Transaction, recording: Recording, payload: CustomersRedactPayload
+    database: Database, recording: Recording, payload: CustomersRedactPayload
 ) -> Outcome:
-    shop, customer_id = recording.shop, str(payload.customer.id)
-    orders_to_redact = [str(order_id) for order_id in payload.orders_to_redact]
-    await lock(tx, shop, orders=orders_to_redact, customers=[customer_id])
-    if await record(tx, recording) is None:
+    started = asyncio.get_running_loop().time()
+    erasure_id = await database.run_in_transaction(
+        lambda tx: _record_customer_redact(tx, recording, payload)
+    )
+    if erasure_id is None:
         return Outcome.duplicate
+    done = await erasure.erase_inline(database, erasure_id, started)
+    return Outcome.processed if done else Outcome.erasing
+
+
+async def _record_customer_redact(
+    tx: Transaction, recording: Recording, payload: CustomersRedactPayload
+) -> UUID | None:
+    """Record the redact, erase the customer row, and write the rest of the work to do."""
+    shop, customer_id = recording.shop, str(payload.customer.id)
+    # The customer's lock only: one per listed order filled PostgreSQL's lock
+    # table for customers with ~15,000 orders.
+    await lock(tx, shop, customers=[customer_id])
+    await check_shop(tx, shop, payload.shop_domain, payload.shop_id)
+    ledger_id = await record(tx, recording, DeliveryStatus.erasing)
+    if ledger_id is None:
+        return None
     stored = await tx.fetchrow(
         "SELECT email, name, phone FROM customers WHERE shop_id = $1 AND shopify_id = $2",
         shop,
@@ -92,21 +88,18 @@ async def _redact_customer(
     identifiers = {payload.customer.email, payload.customer.phone}
     if stored is not None:
         identifiers |= {stored["email"], stored["phone"]}
-    known = identifiers | ({stored["name"]} if stored is not None else set())
-    customer_uuid = await tx.fetchval(_ERASE_CUSTOMER, shop, customer_id)
-    erased = await tx.fetch(_ERASE_ORDER_EMAILS, shop, orders_to_redact, customer_uuid)
-    orders = sorted({row["shopify_id"] for row in erased} | set(orders_to_redact))
-    lowered = sorted({value.lower() for value in identifiers if value})
-    rows = await tx.fetch(_LEDGER_TO_SCRUB, shop, customer_id, orders, lowered)
-    await _store_scrubbed(tx, rows, [value for value in known if value])
+    customer_uuid: UUID = await tx.fetchval(_ERASE_CUSTOMER, shop, customer_id)
     await _remember_shopify_shop_id(tx, shop, payload.shop_id)
-    return Outcome.processed
-
-
-async def _store_scrubbed(tx: Transaction, rows: Sequence[Any], known: list[str]) -> None:
-    if rows:
-        scrubbed = [scrub_text(row["payload"], known) for row in rows]
-        await tx.execute(_STORE_SCRUBBED, [row["id"] for row in rows], scrubbed)
+    return await erasure.start_customer_erasure(
+        tx,
+        shop=shop,
+        ledger_id=ledger_id,
+        customer_shopify_id=customer_id,
+        customer_id=customer_uuid,
+        order_ids=sorted({str(order_id) for order_id in payload.orders_to_redact}),
+        identifiers=sorted({value.lower() for value in identifiers if value}),
+        name=stored["name"] if stored is not None else None,
+    )
 
 
 async def _data_request(
@@ -114,37 +107,50 @@ async def _data_request(
 ) -> Outcome:
     # Recorded for the merchant; the export endpoint answers it.
     await lock(tx, recording.shop)
+    await check_shop(tx, recording.shop, payload.shop_domain, payload.shop_id)
     if await record(tx, recording) is None:
         return Outcome.duplicate
     await _remember_shopify_shop_id(tx, recording.shop, payload.shop_id)
     return Outcome.processed
 
 
-# Children before parents; the redact's own ledger row stays (it holds no personal data).
-_ERASE_SHOP = (
-    "DELETE FROM message_logs WHERE shop_id = $1",
-    "DELETE FROM automations WHERE shop_id = $1",
-    "DELETE FROM orders WHERE shop_id = $1",
-    "DELETE FROM customers WHERE shop_id = $1",
-)
-
-
 async def _redact_shop(
-    tx: Transaction, recording: Recording, payload: ShopRedactPayload
+    database: Database, recording: Recording, payload: ShopRedactPayload
 ) -> Outcome:
-    # The whole shop, exclusively: waits for its deliveries in flight, holds off new ones.
-    await lock(tx, recording.shop, whole_shop=True)
-    ledger_id = await record(tx, recording)
-    if ledger_id is None:
-        return Outcome.duplicate
-    for statement in _ERASE_SHOP:
-        await tx.execute(statement, recording.shop)
-    await tx.execute(
-        "DELETE FROM webhook_events WHERE shop_id = $1 AND id <> $2", recording.shop, ledger_id
+    started = asyncio.get_running_loop().time()
+    erasure_id = await database.run_in_transaction(
+        lambda tx: _record_shop_redact(tx, recording, payload)
     )
-    await tx.execute("UPDATE shops SET redacted_at = now() WHERE shop_id = $1", recording.shop)
+    if erasure_id is None:
+        return Outcome.duplicate
+    done = await erasure.erase_inline(database, erasure_id, started)
+    return Outcome.processed if done else Outcome.erasing
+
+
+async def _record_shop_redact(
+    tx: Transaction, recording: Recording, payload: ShopRedactPayload
+) -> UUID | None:
+    """Record the redact, mark the shop erased, and write the erasure of its rows."""
+    # The whole shop, exclusively: waits for its deliveries in flight.
+    await lock(tx, recording.shop, whole_shop=True)
+    await check_shop(tx, recording.shop, payload.shop_domain, payload.shop_id)
+    ledger_id = await record(tx, recording, DeliveryStatus.erasing)
+    if ledger_id is None:
+        return None
+    await _shop_erased(tx, recording.shop)
     await _remember_shopify_shop_id(tx, recording.shop, payload.shop_id)
-    return Outcome.processed
+    return await erasure.start_shop_erasure(tx, shop=recording.shop, ledger_id=ledger_id)
+
+
+_SHOP_SYNC_TABLES = ("shop_credentials", "sync_leases", "sync_state", "sync_runs")
+
+
+async def _shop_erased(tx: Transaction, shop: str) -> None:
+    """The shop's data is to be erased: whatever is not erased in batches goes here."""
+    await tx.execute("UPDATE shops SET redacted_at = now() WHERE shop_id = $1", shop)
+    # The Admin API token and what the sync kept about the shop (small tables).
+    for table in _SHOP_SYNC_TABLES:
+        await tx.execute(f"DELETE FROM {table} WHERE shop_id = $1", shop)  # noqa: S608
 
 
 async def _remember_shopify_shop_id(
@@ -160,9 +166,7 @@ async def _remember_shopify_shop_id(
 
 
 CUSTOMERS_REDACT = Handler(
-    CustomersRedactPayload,
-    in_transaction(_redact_customer, PRIVACY_STATEMENT_TIMEOUT),
-    ledger_payload=_redact_ledger_payload,
+    CustomersRedactPayload, _redact_customer, ledger_payload=_redact_ledger_payload
 )
 DATA_REQUEST = Handler(CustomersDataRequestPayload, in_transaction(_data_request))
-SHOP_REDACT = Handler(ShopRedactPayload, in_transaction(_redact_shop, PRIVACY_STATEMENT_TIMEOUT))
+SHOP_REDACT = Handler(ShopRedactPayload, _redact_shop)
