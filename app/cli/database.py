@@ -43,7 +43,8 @@ async def started_database(settings: Settings, url: str) -> AsyncIterator[Databa
     """A small pool for one command; statements may take longer than in the service."""
     database = Database(
         create_engine(url, settings.db_connect_timeout),
-        pool_size=2,
+        # A sync applies two batches at once while it reads the next.
+        pool_size=4,
         acquire_timeout=settings.db_connect_timeout + settings.db_acquire_timeout,
         statement_timeout=max(settings.db_statement_timeout, 60.0),
     )
