@@ -40,6 +40,8 @@ TABLES = (
     "sync_leases",
     "sync_bulk_rows",
     "erasures",
+    "customer_tag_events",
+    "subscription_checks",
 )
 
 

@@ -90,3 +90,32 @@ class SyncRunStatus(StrEnum):
 class SyncResource(StrEnum):
     customers = "customers"
     orders = "orders"
+
+
+class EmailMarketingState(StrEnum):
+    """A customer's email marketing consent (Shopify's CustomerEmailMarketingState, lower case)."""
+
+    subscribed = "subscribed"
+    not_subscribed = "not_subscribed"
+    pending = "pending"
+    unsubscribed = "unsubscribed"
+    redacted = "redacted"
+    invalid = "invalid"
+
+
+class SmsMarketingState(StrEnum):
+    """A customer's SMS marketing consent (Shopify's CustomerSmsMarketingState, lower case)."""
+
+    subscribed = "subscribed"
+    not_subscribed = "not_subscribed"
+    pending = "pending"
+    unsubscribed = "unsubscribed"
+    redacted = "redacted"
+
+
+class MarketingOptInLevel(StrEnum):
+    """How a customer opted in (Shopify's CustomerMarketingOptInLevel, lower case)."""
+
+    single_opt_in = "single_opt_in"
+    confirmed_opt_in = "confirmed_opt_in"
+    unknown = "unknown"

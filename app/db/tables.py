@@ -33,10 +33,13 @@ from app.db.enums import (
     ActionType,
     CustomerSegment,
     DeliveryStatus,
+    EmailMarketingState,
     ErasureKind,
     FinancialStatus,
+    MarketingOptInLevel,
     MessageChannel,
     MessageStatus,
+    SmsMarketingState,
     SyncKind,
     SyncResource,
     SyncRunStatus,
@@ -109,9 +112,34 @@ class Customer(Table, tablename="customers"):
     shopify_updated_at = optional_timestamp()
     deleted_at = optional_timestamp()
     redacted_at = optional_timestamp()
+    # Marketing consent per channel (customers_email_marketing_consent/update,
+    # customers_marketing_consent/update, the sync's defaultEmailAddress and
+    # defaultPhoneNumber), stale-safe by the consent's own updated time.
+    email_marketing_state = optional_choice(EmailMarketingState)
+    email_marketing_opt_in_level = optional_choice(MarketingOptInLevel)
+    email_marketing_consent_updated_at = optional_timestamp()
+    sms_marketing_state = optional_choice(SmsMarketingState)
+    sms_marketing_opt_in_level = optional_choice(MarketingOptInLevel)
+    sms_marketing_consent_updated_at = optional_timestamp()
+    # Shopify's own figures (customers/purchasing_summary), beside ours.
+    shopify_order_count = Integer(null=True, default=None)
+    shopify_amount_spent = optional_money()
+    shopify_summary_at = optional_timestamp()
+    # customers/merge completed: the kept customer's Shopify id. A merged
+    # customer is also soft-deleted (deleted_at), so later deliveries leave it alone.
+    merged_into = optional_text(255)
+    merged_at = optional_timestamp()
 
     customers_shop_id_shopify_id_key = Unique([shop_id, shopify_id])
     customers_segment_check = one_of("segment", CustomerSegment)
+    customers_email_marketing_state_check = one_of("email_marketing_state", EmailMarketingState)
+    customers_email_marketing_opt_in_level_check = one_of(
+        "email_marketing_opt_in_level", MarketingOptInLevel
+    )
+    customers_sms_marketing_state_check = one_of("sms_marketing_state", SmsMarketingState)
+    customers_sms_marketing_opt_in_level_check = one_of(
+        "sms_marketing_opt_in_level", MarketingOptInLevel
+    )
 
 
 class Order(Table, tablename="orders"):
@@ -338,6 +366,40 @@ class Erasure(Table, tablename="erasures"):
     erasures_kind_check = one_of("kind", ErasureKind)
 
 
+class CustomerTagEvent(Table, tablename="customer_tag_events"):
+    """Per customer and tag, the latest customer.tags_added / customer.tags_removed.
+
+    Those topics are deltas that can arrive out of order: for one tag the
+    latest occurredAt wins, and customers.tags is recomputed from these rows.
+    A full customer payload carrying tags (older API versions, sync) sets
+    customers.tags outright and clears these rows for the customer.
+    """
+
+    id = UUID(primary_key=True)
+    shop_id = required_text(255)
+    created_at = Timestamptz(default=TimestamptzNow())
+    customer_shopify_id = required_text(255)
+    tag = Text(null=False, default=None)
+    added = Boolean(null=False, default=None)
+    occurred_at = Timestamptz(null=False, default=None)
+
+    customer_tag_events_shop_customer_tag_key = Unique([shop_id, customer_shopify_id, tag])
+
+
+class SubscriptionCheck(Table, tablename="subscription_checks"):
+    """The last check of a shop's webhook subscriptions (python -m app subscriptions check)."""
+
+    id = UUID(primary_key=True)
+    shop_id = Varchar(length=255, null=False, default=None, unique=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    checked_at = Timestamptz(null=False, default=None)
+    missing = Integer(null=False, default=0)
+    extra = Integer(null=False, default=0)
+    misdirected = Integer(null=False, default=0)
+    report = JSONB(null=True, default=None)
+    error = Text(null=True, default=None)
+
+
 ALL_TABLES: list[type[Table]] = [
     Shop,
     Customer,
@@ -351,4 +413,6 @@ ALL_TABLES: list[type[Table]] = [
     SyncLease,
     SyncBulkRow,
     Erasure,
+    CustomerTagEvent,
+    SubscriptionCheck,
 ]

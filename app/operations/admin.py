@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import asdict
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -44,6 +45,34 @@ from app.operations.openapi import (
 )
 from app.operations.replay import DEFAULT_REPLAY_LIMIT, MAX_REPLAY_LIMIT, replay_deliveries
 from app.state import database_of, settings_of
+from app.sync.metrics import MISMATCHED
+
+MAX_MISMATCHED = 1000
+
+_LIST_MISMATCHED = f"""
+SELECT c.shopify_id, c.order_count, c.total_spent, c.shopify_order_count,
+       c.shopify_amount_spent, c.shopify_summary_at
+FROM customers AS c
+WHERE c.shop_id = $1 AND {MISMATCHED}
+ORDER BY c.shopify_id
+LIMIT $2
+"""  # noqa: S608 (a constant condition)
+
+
+class MismatchedCustomer(msgspec.Struct):
+    """A customer whose totals differ from Shopify's customers/purchasing_summary."""
+
+    shopify_id: str
+    order_count: int | None
+    total_spent: Decimal | None
+    shopify_order_count: int | None
+    shopify_amount_spent: Decimal | None
+    shopify_summary_at: datetime | None
+
+
+class MismatchedCustomers(msgspec.Struct):
+    shop: str
+    customers: list[MismatchedCustomer]
 
 
 def admin_only(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
@@ -203,3 +232,25 @@ class AdminController(Controller):
         if document is None:
             raise NotFoundException(f"nothing is held about customer {shopify_id} of {shop}")
         return document
+
+    @get(
+        "/shops/{shop:str}/customers/mismatched",
+        summary="Customers whose totals differ from Shopify's own figures",
+        description=(
+            "Customers whose order_count or total_spent differ by more than 0.01 from the "
+            "figures of Shopify's last customers/purchasing_summary (shopify_order_count, "
+            "shopify_amount_spent). Deleted, merged and redacted customers are left out."
+        ),
+    )
+    async def mismatched(
+        self,
+        request: Request[Any, Any, Any],
+        shop: FromPath[str],
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_MISMATCHED)] = 100,
+    ) -> MismatchedCustomers:
+        shop = (inputs.text("shop", shop) or "").lower()
+        async with database_of(request).connection() as connection:
+            rows = await connection.fetch(_LIST_MISMATCHED, shop, limit)
+        return MismatchedCustomers(
+            shop=shop, customers=[MismatchedCustomer(**dict(row)) for row in rows]
+        )

@@ -30,10 +30,17 @@ class LegacyId(Struct, rename="camel"):
 
 class EmailAddress(Struct, rename="camel"):
     email_address: str
+    # Marketing consent (upper case, e.g. NOT_SUBSCRIBED, SINGLE_OPT_IN).
+    marketing_state: str | None = None
+    marketing_opt_in_level: str | None = None
+    marketing_updated_at: Timestamp | None = None
 
 
 class PhoneNumber(Struct, rename="camel"):
     phone_number: str
+    marketing_state: str | None = None
+    marketing_opt_in_level: str | None = None
+    marketing_updated_at: Timestamp | None = None
 
 
 class CustomerNode(Struct, rename="camel"):

@@ -14,8 +14,8 @@ CUSTOMER_FIELDS = """
     legacyResourceId
     firstName
     lastName
-    defaultEmailAddress { emailAddress }
-    defaultPhoneNumber { phoneNumber }
+    defaultEmailAddress { emailAddress marketingState marketingOptInLevel marketingUpdatedAt }
+    defaultPhoneNumber { phoneNumber marketingState marketingOptInLevel marketingUpdatedAt }
     tags
     createdAt
     updatedAt

@@ -49,11 +49,23 @@ SELECT count(*) FILTER (WHERE failing) AS failing,
 FROM shop
 """
 
+# Customers whose totals disagree with Shopify's (customers/purchasing_summary)
+# by more than rounding; listed by GET /shops/{shop}/customers/mismatched.
+MISMATCHED = """
+c.shopify_order_count IS NOT NULL AND c.deleted_at IS NULL AND c.redacted_at IS NULL
+AND (c.shopify_order_count IS DISTINCT FROM coalesce(c.order_count, 0)
+     OR abs(coalesce(c.total_spent, 0) - coalesce(c.shopify_amount_spent, 0)) > 0.01)
+"""
+_MISMATCHED_COUNT = f"SELECT count(*) FROM customers AS c WHERE {MISMATCHED}"  # noqa: S608
+
 
 class _Snapshot(Collector):
-    def __init__(self, runs: list[dict[str, Any]], shops: dict[str, Any]) -> None:
+    def __init__(
+        self, runs: list[dict[str, Any]], shops: dict[str, Any], mismatched: int = 0
+    ) -> None:
         self.runs = runs
         self.shops = shops
+        self.mismatched = mismatched
 
     def collect(self) -> Iterator[Metric]:
         runs = CounterMetricFamily(
@@ -90,6 +102,12 @@ class _Snapshot(Collector):
         for state in ("failing", "overdue"):
             shops.add_metric([state], float(self.shops.get(state) or 0))
         yield shops
+        yield GaugeMetricFamily(
+            "shopify_ingest_customers_mismatched",
+            "Customers whose order count or amount spent differs from Shopify's own figures"
+            " (customers/purchasing_summary) by more than 0.01.",
+            float(self.mismatched),
+        )
 
     def _sum(self, column: str) -> float:
         return float(sum(float(row[column] or 0) for row in self.runs))
@@ -98,7 +116,8 @@ class _Snapshot(Collector):
 async def _read(connection: Connection, overdue_seconds: float) -> _Snapshot:
     runs = [dict(row) for row in await connection.fetch(_RUNS)]
     shops = await connection.fetchrow(_SHOPS, overdue_seconds)
-    return _Snapshot(runs, dict(shops) if shops is not None else {})
+    mismatched = await connection.fetchval(_MISMATCHED_COUNT)
+    return _Snapshot(runs, dict(shops) if shops is not None else {}, int(mismatched or 0))
 
 
 async def render_sync_metrics(database: Database, overdue_seconds: float) -> bytes:

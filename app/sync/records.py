@@ -10,12 +10,25 @@ as `failed` and skipped; the rest of its page is applied.
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import Enum
 from typing import Any, TypeVar
 
 import msgspec
 
-from app.db.enums import FinancialStatus
-from app.shopify.nodes import CustomerNode, LineItemNode, MoneyBag, OrderNode
+from app.db.enums import (
+    EmailMarketingState,
+    FinancialStatus,
+    MarketingOptInLevel,
+    SmsMarketingState,
+)
+from app.shopify.nodes import (
+    CustomerNode,
+    EmailAddress,
+    LineItemNode,
+    MoneyBag,
+    OrderNode,
+    PhoneNumber,
+)
 from app.webhooks.payloads import validate_money
 
 NodeT = TypeVar("NodeT")
@@ -58,6 +71,42 @@ def customer_record(node: CustomerNode) -> dict[str, Any]:
         "tags": [tag.strip() for tag in node.tags if tag.strip()],
         "created_at": node.created_at.isoformat(),
         "updated_at": node.updated_at.isoformat(),
+        **_consent("email", node.default_email_address, EmailMarketingState),
+        **_consent("sms", node.default_phone_number, SmsMarketingState),
+    }
+
+
+def _choice(what: str, value: str | None, values: type[Enum]) -> str | None:
+    """An Admin API value (upper case) as the column stores it (lower case)."""
+    if value is None:
+        return None
+    lowered = value.lower()
+    if lowered not in {member.value for member in values}:
+        raise RecordError(f"{what} {value!r} is not known")
+    return lowered
+
+
+def _consent(
+    channel: str, contact: EmailAddress | PhoneNumber | None, states: type[Enum]
+) -> dict[str, Any]:
+    """The channel's marketing consent columns (all None: nothing known, the stored stays)."""
+    if contact is None:
+        return dict.fromkeys(
+            (
+                f"{channel}_marketing_state",
+                f"{channel}_marketing_opt_in_level",
+                f"{channel}_marketing_updated_at",
+            )
+        )
+    updated_at = contact.marketing_updated_at
+    return {
+        f"{channel}_marketing_state": _choice(
+            f"{channel} marketing state", contact.marketing_state, states
+        ),
+        f"{channel}_marketing_opt_in_level": _choice(
+            f"{channel} opt-in level", contact.marketing_opt_in_level, MarketingOptInLevel
+        ),
+        f"{channel}_marketing_updated_at": updated_at.isoformat() if updated_at else None,
     }
 
 

@@ -97,6 +97,19 @@ WITH about AS (
     WHERE shop_id = $1 AND (payload ->> 'id') = ANY($3::text[]) AND topic LIKE 'orders/%'
     UNION
     SELECT id FROM webhook_events
+    WHERE shop_id = $1 AND topic IN (
+        'customer.tags_added', 'customer.tags_removed', 'customers/purchasing_summary',
+        'customers_email_marketing_consent/update', 'customers_marketing_consent/update',
+        'customers/merge')
+      AND 'gid://shopify/Customer/' || $2 IN (
+        payload ->> 'customerId', payload ->> 'admin_graphql_api_customer_kept_id',
+        payload ->> 'admin_graphql_api_customer_deleted_id')
+      OR shop_id = $1 AND topic = 'customers_email_marketing_consent/update'
+         AND (payload ->> 'customer_id') = $2
+      OR shop_id = $1 AND topic = 'customers_marketing_consent/update'
+         AND (payload ->> 'id') = $2
+    UNION
+    SELECT id FROM webhook_events
     WHERE shop_id = $1 AND status IN ('ignored', 'failed') AND payload IS NOT NULL
       AND EXISTS (SELECT FROM unnest($4::text[]) AS v WHERE strpos(lower(payload::text), v) > 0)
 )

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, ClassVar, TypeVar
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from app.db.enums import FinancialStatus
+from app.db.enums import (
+    EmailMarketingState,
+    FinancialStatus,
+    MarketingOptInLevel,
+    SmsMarketingState,
+)
 from app.webhooks.delivery import BadDelivery
 
 T = TypeVar("T")
@@ -189,6 +195,133 @@ class ShopPayload(Struct):
 
     id: ShopifyId
     myshopify_domain: Text255 | None
+
+
+def parse_gid(gid: str, kind: str) -> int:
+    """The numeric id of `gid://shopify/<kind>/<id>`; ValueError when it is not one."""
+    prefix = f"gid://shopify/{kind}/"
+    number = gid[len(prefix) :] if gid.startswith(prefix) else ""
+    if not number.isascii() or not number.isdigit() or not 1 <= int(number) <= 2**63 - 1:
+        raise ValueError(f"{gid[:80]!r} is not a {kind} id (gid://shopify/{kind}/<number>)")
+    return int(number)
+
+
+def _choice(field: str, value: str | None, values: type[StrEnum]) -> str | None:
+    """A value of the set, lower-cased (the Admin API sends upper case); None stays None."""
+    if value is None:
+        return None
+    lowered = value.lower()
+    if lowered not in values.__members__.values():
+        raise ValueError(f"{field} {value[:40]!r} is not one of {', '.join(values)}")
+    return lowered
+
+
+class CustomerTagsPayload(Struct, rename="camel"):
+    """customer.tags_added and customer.tags_removed (API 2025-01 on)."""
+
+    customer_id: str  # gid://shopify/Customer/<id>
+    tags: list[Annotated[str, Meta(max_length=255)]]
+    occurred_at: Timestamp
+
+    def __post_init__(self) -> None:
+        parse_gid(self.customer_id, "Customer")
+
+    @property
+    def customer_shopify_id(self) -> str:
+        return str(parse_gid(self.customer_id, "Customer"))
+
+    @property
+    def tag_set(self) -> list[str]:
+        return sorted({tag.strip() for tag in self.tags if tag.strip()})
+
+
+class MarketingConsent(Struct):
+    state: str | None = None
+    opt_in_level: str | None = None
+    consent_updated_at: Timestamp | None = None
+
+
+class EmailConsentPayload(Struct):
+    """customers_email_marketing_consent/update."""
+
+    customer_id: ShopifyId
+    email_marketing_consent: MarketingConsent
+    email_address: str | None = None
+
+    def __post_init__(self) -> None:
+        consent = self.email_marketing_consent
+        consent.state = _choice("state", consent.state, EmailMarketingState)
+        consent.opt_in_level = _choice("opt_in_level", consent.opt_in_level, MarketingOptInLevel)
+
+
+class SmsConsentPayload(Struct):
+    """customers_marketing_consent/update (SMS)."""
+
+    id: ShopifyId
+    sms_marketing_consent: MarketingConsent
+    phone: str | None = None
+
+    def __post_init__(self) -> None:
+        consent = self.sms_marketing_consent
+        consent.state = _choice("state", consent.state, SmsMarketingState)
+        consent.opt_in_level = _choice("opt_in_level", consent.opt_in_level, MarketingOptInLevel)
+
+
+class Money(Struct, rename="camel"):
+    amount: Decimal
+    currency_code: str | None = None
+
+
+class PurchasingSummaryPayload(Struct, rename="camel"):
+    """customers/purchasing_summary: Shopify's own figures for a customer."""
+
+    customer_id: str  # gid://shopify/Customer/<id>
+    number_of_orders: Annotated[int, Meta(ge=0, le=2**31 - 1)]
+    amount_spent: Money
+    occurred_at: Timestamp
+    last_order_id: str | None = None
+
+    def __post_init__(self) -> None:
+        parse_gid(self.customer_id, "Customer")
+        validate_money("amountSpent", self.amount_spent.amount)
+
+    @property
+    def customer_shopify_id(self) -> str:
+        return str(parse_gid(self.customer_id, "Customer"))
+
+
+class CustomersMergePayload(Struct):
+    """customers/merge: one customer merged into another (or a merge that did not happen)."""
+
+    admin_graphql_api_customer_kept_id: str
+    admin_graphql_api_customer_deleted_id: str
+    status: Annotated[str, Meta(max_length=64)]
+
+    def __post_init__(self) -> None:
+        if self.kept_id == self.deleted_id:
+            raise ValueError("a customer cannot be merged into itself")
+
+    @property
+    def kept_id(self) -> str:
+        return str(parse_gid(self.admin_graphql_api_customer_kept_id, "Customer"))
+
+    @property
+    def deleted_id(self) -> str:
+        return str(parse_gid(self.admin_graphql_api_customer_deleted_id, "Customer"))
+
+    @property
+    def completed(self) -> bool:
+        return self.status.lower() == "completed"
+
+
+class BulkOperationFinishPayload(Struct):
+    """bulk_operations/finish: the sync waits for it (app/sync/runner.py reads the ledger)."""
+
+    admin_graphql_api_id: str
+    status: str | None = None
+
+    def __post_init__(self) -> None:
+        check_resource(self.admin_graphql_api_id, "BulkOperation")
 
 
 class AnyObject(Struct):

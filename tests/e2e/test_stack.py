@@ -18,6 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -291,6 +292,95 @@ async def _uninstalled(
     row = await shop_row(db, shop)
     assert row["uninstalled_at"] is not None
     assert row["shopify_shop_id"] == "548380009"
+
+
+@scenario("customer.tags_added", "customer.tags_removed")
+async def _tags_changed(
+    client: httpx.AsyncClient, db: asyncpg.Connection, shop: str, topic: str
+) -> None:
+    customer = "gid://shopify/Customer/5201"
+    added = {"customerId": customer, "tags": ["vip", "wholesale"], "occurredAt": EARLIER}
+    await deliver(client, "customer.tags_added", added, shop)
+    if topic == "customer.tags_removed":
+        removed = {"customerId": customer, "tags": ["vip"], "occurredAt": LATER}
+        await deliver(client, topic, removed, shop)
+    expected = ["wholesale"] if topic == "customer.tags_removed" else ["vip", "wholesale"]
+    assert (await customer_row(db, shop, 5201))["tags"] == expected
+
+
+@scenario("customers_email_marketing_consent/update", "customers_marketing_consent/update")
+async def _consent_changed(
+    client: httpx.AsyncClient, db: asyncpg.Connection, shop: str, topic: str
+) -> None:
+    consent = {"state": "subscribed", "opt_in_level": "single_opt_in", "consent_updated_at": LATER}
+    if topic == "customers_marketing_consent/update":
+        payload = {"id": 5202, "phone": "+15550100", "sms_marketing_consent": consent}
+        channel = "sms"
+    else:
+        payload = {
+            "customer_id": 5202,
+            "email_address": "a@example.com",
+            "email_marketing_consent": consent,
+        }
+        channel = "email"
+    await deliver(client, topic, payload, shop)
+    row = await customer_row(db, shop, 5202)
+    assert row[f"{channel}_marketing_state"] == "subscribed"
+    assert row[f"{channel}_marketing_opt_in_level"] == "single_opt_in"
+
+
+@scenario("customers/purchasing_summary")
+async def _purchasing_summary(
+    client: httpx.AsyncClient, db: asyncpg.Connection, shop: str, topic: str
+) -> None:
+    payload = {
+        "customerId": "gid://shopify/Customer/5203",
+        "numberOfOrders": 3,
+        "amountSpent": {"amount": "120.50", "currencyCode": "USD"},
+        "lastOrderId": "gid://shopify/Order/1",
+        "occurredAt": LATER,
+    }
+    await deliver(client, topic, payload, shop)
+    row = await customer_row(db, shop, 5203)
+    assert (row["shopify_order_count"], row["shopify_amount_spent"]) == (3, Decimal("120.50"))
+
+
+@scenario("customers/merge")
+async def _merged(client: httpx.AsyncClient, db: asyncpg.Connection, shop: str, topic: str) -> None:
+    await deliver(client, "orders/create", shopify.order(6206, customer_id=5205), shop)
+    await deliver(client, "customers/create", shopify.customer(5204), shop)
+    payload = {
+        "admin_graphql_api_customer_kept_id": "gid://shopify/Customer/5204",
+        "admin_graphql_api_customer_deleted_id": "gid://shopify/Customer/5205",
+        "admin_graphql_api_job_id": None,
+        "status": "completed",
+        "errors": [],
+    }
+    await deliver(client, topic, payload, shop)
+    kept, gone = await customer_row(db, shop, 5204), await customer_row(db, shop, 5205)
+    assert gone["merged_into"] == "5204" and gone["merged_at"] is not None
+    assert (await order_row(db, shop, 6206))["customer_id"] == kept["id"]
+    assert kept["order_count"] == 1
+
+
+@scenario("bulk_operations/finish")
+async def _bulk_finished(
+    client: httpx.AsyncClient, db: asyncpg.Connection, shop: str, topic: str
+) -> None:
+    payload = {
+        "admin_graphql_api_id": "gid://shopify/BulkOperation/147595010",
+        "completed_at": LATER,
+        "created_at": EARLIER,
+        "error_code": None,
+        "status": "completed",
+        "type": "query",
+    }
+    webhook_id = await deliver(client, topic, payload, shop)
+    recorded = await ledger(db, shop, webhook_id)
+    assert recorded["status"] == "processed"
+    assert (
+        json.loads(recorded["payload"])["admin_graphql_api_id"] == payload["admin_graphql_api_id"]
+    )
 
 
 def test_every_handled_topic_has_a_scenario() -> None:

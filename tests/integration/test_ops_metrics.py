@@ -115,6 +115,13 @@ async def test_labels_stay_low_cardinality(client: httpx.AsyncClient, db: Databa
         "customers/data_request",
         "shop/redact",
         "app/uninstalled",
+        "customer.tags_added",
+        "customer.tags_removed",
+        "customers_email_marketing_consent/update",
+        "customers_marketing_consent/update",
+        "customers/purchasing_summary",
+        "customers/merge",
+        "bulk_operations/finish",
     }
 
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from app.webhooks.handlers import customers, orders, privacy, shop
+from app.webhooks.handlers import customer_events, customers, orders, privacy, shop
 from app.webhooks.handlers.base import Handler, Outcome
 
 HANDLERS: dict[str, Handler[Any]] = {
@@ -14,6 +14,13 @@ HANDLERS: dict[str, Handler[Any]] = {
     "customers/data_request": privacy.DATA_REQUEST,
     "shop/redact": privacy.SHOP_REDACT,
     "app/uninstalled": shop.APP_UNINSTALLED,
+    "customer.tags_added": customer_events.TAGS_ADDED,
+    "customer.tags_removed": customer_events.TAGS_REMOVED,
+    "customers_email_marketing_consent/update": customer_events.EMAIL_CONSENT,
+    "customers_marketing_consent/update": customer_events.SMS_CONSENT,
+    "customers/purchasing_summary": customer_events.PURCHASING_SUMMARY,
+    "customers/merge": customer_events.MERGE,
+    "bulk_operations/finish": customer_events.BULK_OPERATION_FINISHED,
 }
 
 __all__ = ["HANDLERS", "Handler", "Outcome"]

@@ -45,9 +45,17 @@ INSERT INTO customers AS c (shop_id, shopify_id, redacted_at, order_count, total
 VALUES ($1, $2, now(), 0, 0)
 ON CONFLICT (shop_id, shopify_id) DO UPDATE
 SET email = NULL, name = NULL, phone = NULL, tags = NULL,
+    email_marketing_state = NULL, email_marketing_opt_in_level = NULL,
+    email_marketing_consent_updated_at = NULL,
+    sms_marketing_state = NULL, sms_marketing_opt_in_level = NULL,
+    sms_marketing_consent_updated_at = NULL,
     redacted_at = coalesce(c.redacted_at, now())
 RETURNING id
 """
+
+_ERASE_TAG_EVENTS = (
+    "DELETE FROM customer_tag_events WHERE shop_id = $1 AND customer_shopify_id = $2"
+)
 
 
 def _redact_ledger_payload(payload: CustomersRedactPayload, text: str) -> str:
@@ -89,6 +97,7 @@ async def _record_customer_redact(
     if stored is not None:
         identifiers |= {stored["email"], stored["phone"]}
     customer_uuid: UUID = await tx.fetchval(_ERASE_CUSTOMER, shop, customer_id)
+    await tx.execute(_ERASE_TAG_EVENTS, shop, customer_id)
     await _remember_shopify_shop_id(tx, shop, payload.shop_id)
     return await erasure.start_customer_erasure(
         tx,
@@ -142,7 +151,13 @@ async def _record_shop_redact(
     return await erasure.start_shop_erasure(tx, shop=recording.shop, ledger_id=ledger_id)
 
 
-_SHOP_SYNC_TABLES = ("shop_credentials", "sync_leases", "sync_state", "sync_runs")
+_SHOP_SYNC_TABLES = (
+    "shop_credentials",
+    "sync_leases",
+    "sync_state",
+    "sync_runs",
+    "customer_tag_events",
+)
 
 
 async def _shop_erased(tx: Transaction, shop: str) -> None:
