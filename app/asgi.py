@@ -22,6 +22,7 @@ from app.operations.limits import UnverifiedBodyBudget
 from app.operations.logs import configure_logging
 from app.operations.metrics import metrics_endpoint
 from app.shopify.client import http_client
+from app.subscriptions.controller import SubscriptionController
 from app.sync.controller import BackgroundRuns, SyncController
 from app.sync.runner import SyncRunner
 from app.sync.tokens import TokenCipher
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             metrics_endpoint,
             AdminController,
             SyncController,
+            SubscriptionController,
         ],
         # Then: redact erasures in progress finish in the background (app/webhooks/erasure.py).
         lifespan=[lifespan, background_erasures(database)],

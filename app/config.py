@@ -50,6 +50,9 @@ class Settings:
     token_encryption_keys: tuple[str, ...]
     sync_lease_seconds: float
     sync_overdue_seconds: float
+    public_url: str | None = None
+    webhook_topics: tuple[str, ...] = ()
+    silence_after_seconds: float = 21600.0
 
     @property
     def shopify_secrets(self) -> tuple[bytes, ...]:
@@ -179,6 +182,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         sync_lease_seconds=read.positive_seconds("SYNC_LEASE_SECONDS", 600.0),
         sync_overdue_seconds=read.positive_seconds("SYNC_OVERDUE_SECONDS", 7200.0),
+        public_url=read.parsed(
+            "PUBLIC_URL", None, _public_url, "an https:// URL (scheme and host, optional path)"
+        ),
+        webhook_topics=read.parsed(
+            "WEBHOOK_TOPICS",
+            (),
+            _topics,
+            "a comma-separated list of webhook topics like orders/create,customers/update",
+        ),
+        silence_after_seconds=read.parsed(
+            "SILENCE_AFTER",
+            21600.0,
+            _long_seconds,
+            "a number of seconds above 0 and at most 30 days",
+        ),
     )
     _check_database_url(settings.database_url, read.problems)
     if settings.unverified_body_budget_bytes < settings.max_body_bytes:
@@ -203,6 +221,30 @@ def _admin_base_url(raw: str) -> str:
     if "{shop}" not in raw or parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(raw)
     return raw.rstrip("/")
+
+
+def _public_url(raw: str) -> str | None:
+    parts = urlsplit(raw)
+    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(raw)
+    return raw.rstrip("/")
+
+
+_TOPIC = re.compile(r"[a-z0-9_]+([/.][a-z0-9_]+)+")
+
+
+def _topics(raw: str) -> tuple[str, ...]:
+    topics = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    if not topics or not all(_TOPIC.fullmatch(topic) for topic in topics):
+        raise ValueError(raw)
+    return topics
+
+
+def _long_seconds(raw: str) -> float:
+    seconds = float(raw)
+    if not 0 < seconds <= 30 * 86400:
+        raise ValueError(raw)
+    return seconds
 
 
 def _api_version(raw: str) -> str:

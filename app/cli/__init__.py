@@ -1,4 +1,4 @@
-"""Command line: `python -m app serve | migrate | replay | events | sync | shops`.
+"""Command line: `python -m app serve | migrate | replay | events | sync | shops | subscriptions`.
 
 Each command lives in its own module, imported only when it runs: `migrate`
 (run before every deployment and by the tests) does not load the web stack.
@@ -47,6 +47,7 @@ def parser() -> argparse.ArgumentParser:
     events.add_argument("--limit", type=int, default=50)
     _add_sync(commands)
     _add_shops(commands)
+    _add_subscriptions(commands)
     return root
 
 
@@ -80,6 +81,21 @@ def _add_shops(commands: Any) -> None:
     delete_token = actions.add_parser("delete-token", help="delete a shop's credentials")
     delete_token.add_argument("shop", type=shop_domain)
     actions.add_parser("rotate-keys", help="re-encrypt every token with the first key")
+
+
+def _add_subscriptions(commands: Any) -> None:
+    subscriptions = commands.add_parser(
+        "subscriptions", help="a shop's webhook subscriptions (PUBLIC_URL, WEBHOOK_TOPICS)"
+    )
+    actions = subscriptions.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = actions.add_parser(
+        "check", help="compare the shop's subscriptions with the topics the service needs"
+    )
+    check.add_argument("--shop", type=shop_domain, required=True, help="the shop to check")
+    check.add_argument(
+        "--fix", action="store_true", help="create the missing subscriptions (never deletes)"
+    )
+    check.add_argument("--json", action="store_true", help="print the whole report as JSON")
 
 
 def shop_domain(value: str) -> str:

@@ -26,6 +26,7 @@ from prometheus_client import (
 from app.db.database import Database
 from app.operations.openapi import METRICS_RESPONSES
 from app.state import database_of, settings_of
+from app.subscriptions.metrics import render_subscription_metrics
 from app.sync.metrics import render_sync_metrics
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -80,5 +81,7 @@ def render(database: Database) -> bytes:
 )
 async def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
     database = database_of(request)
-    sync = await render_sync_metrics(database, settings_of(request).sync_overdue_seconds)
+    settings = settings_of(request)
+    sync = await render_sync_metrics(database, settings.sync_overdue_seconds)
+    sync += await render_subscription_metrics(database, settings.silence_after_seconds)
     return Response(render(database) + sync, media_type=CONTENT_TYPE)

@@ -24,6 +24,7 @@ ORDER_ID_BASE = 7_400_000_000_000_000_000
 LINE_ITEM_ID_BASE = 7_500_000_000_000_000_000
 VARIANT_ID_BASE = 7_600_000_000_000_000_000
 PRODUCT_ID_BASE = 7_700_000_000_000_000_000
+WEBHOOK_SUBSCRIPTION_ID_BASE = 1_200_000_000_000
 
 CENT = Decimal("0.01")
 DEFAULT_SCOPES = ("read_customers", "read_orders", "read_all_orders")
@@ -183,6 +184,8 @@ class FakeShop:
         self._sorted: dict[tuple[str, str], tuple[int, list[Record], list[tuple[Any, int]]]] = {}
         self._fail_next_bulk: str | None = None
         self.results: Any = None  # bulk.BulkResultStore, set by the server
+        # Shop-specific webhook subscriptions (webhookSubscriptions / webhookSubscriptionCreate).
+        self.subscriptions: list[Record] = []
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -566,6 +569,43 @@ class FakeShop:
             has_next_page=has_next,
             has_previous_page=has_previous,
         )
+
+    # -- webhook subscriptions ----------------------------------------------------------------
+
+    def add_subscription(self, topic: str, uri: str, api_version: str = "2026-04") -> Record:
+        """A shop-specific subscription, as webhookSubscriptionCreate makes (`topic`: the enum)."""
+        with self.lock:
+            number = WEBHOOK_SUBSCRIPTION_ID_BASE + len(self.subscriptions) + 1
+            now = self.now()
+            record: Record = {
+                "__typename": "WebhookSubscription",
+                "id": gid("WebhookSubscription", number),
+                "legacy_resource_id": number,
+                "number": number,
+                "topic": topic,
+                "uri": uri,
+                "callback_url": uri,
+                "endpoint": {"__typename": "WebhookHttpEndpoint", "callbackUrl": uri},
+                "format": "JSON",
+                "api_version": {
+                    "handle": api_version,
+                    "displayName": api_version,
+                    "supported": True,
+                },
+                "include_fields": [],
+                "metafield_namespaces": [],
+                "metafields": [],
+                "filter": None,
+                "name": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            self.subscriptions.append(record)
+            return record
+
+    def subscribe(self, topics: Iterable[str], uri: str) -> list[Record]:
+        """Pre-populate: one subscription per topic enum (e.g. ORDERS_CREATE) at `uri`."""
+        return [self.add_subscription(topic, uri) for topic in topics]
 
     # -- internals ----------------------------------------------------------------------------
 

@@ -445,6 +445,8 @@ def find_node(value: str, ctx: Context) -> Any:
         return shop.get_order(number)
     if type_name == "LineItem" and "read_orders" in shop.scopes:
         return shop.get_line_item(number)
+    if type_name == "WebhookSubscription":
+        return next((s for s in shop.subscriptions if s["number"] == number), None)
     if type_name == "BulkOperation":
         operation = shop.bulk_operation(number)
         if operation is not None:
@@ -491,6 +493,72 @@ def shop_object(_: Any, __: dict[str, Any], ctx: Context) -> dict[str, Any]:
         "timezoneAbbreviation": "UTC",
         "url": f"https://{shop.domain}",
     }
+
+
+# -- webhook subscriptions ----------------------------------------------------------------------
+
+# What Shopify accepts as a subscription's address: HTTPS, Pub/Sub or EventBridge.
+_SUBSCRIPTION_URI = re.compile(
+    r"^(https://[^/\s:]+(:\d+)?(/\S*)?|pubsub://\S+|arn:aws:events:\S+)$"
+)
+
+
+def root_webhook_subscriptions(_: Any, args: dict[str, Any], ctx: Context) -> Any:
+    """Shopify's connection, sorted by creation (id), filtered by `topics` and `uri`."""
+    from .cursors import decode_cursor, encode_cursor
+
+    with ctx.shop.lock:
+        items = list(ctx.shop.subscriptions)
+    if args.get("topics"):
+        items = [item for item in items if item["topic"] in args["topics"]]
+    if args.get("uri"):
+        items = [item for item in items if item["uri"] == args["uri"]]
+    if args.get("reverse"):
+        items.reverse()
+    numbers = [item["number"] for item in items]
+    try:
+        after = decode_cursor(args["after"], "i")[1] if args.get("after") else None
+        before = decode_cursor(args["before"], "i")[1] if args.get("before") else None
+    except CursorError as err:
+        raise GraphQLError(str(err), extensions={"code": "BAD_REQUEST"}) from err
+    low = numbers.index(after) + 1 if after in numbers else 0
+    high = numbers.index(before) if before in numbers else len(items)
+    window = items[low:high]
+    has_next, has_previous = high < len(items), low > 0
+    if args.get("first") is not None:
+        has_next = has_next or len(window) > args["first"]
+        window = window[: args["first"]]
+    if args.get("last") is not None:
+        has_previous = has_previous or len(window) > args["last"]
+        window = window[max(0, len(window) - args["last"]) :]
+    cursors = [encode_cursor((item["number"], item["number"])) for item in window]
+    return connection(Page(window, cursors, has_next, has_previous))
+
+
+def create_webhook_subscription(_: Any, args: dict[str, Any], ctx: Context) -> Any:
+    """webhookSubscriptionCreate: userErrors for a blank, invalid or duplicate address."""
+    uri = (args.get("webhookSubscription") or {}).get("uri")
+    field_path = ["webhookSubscription", "callbackUrl"]
+    if not uri:
+        return {
+            "webhookSubscription": None,
+            "userErrors": [user_error(field_path, "Address can't be blank")],
+        }
+    if not _SUBSCRIPTION_URI.match(uri):
+        return {
+            "webhookSubscription": None,
+            "userErrors": [user_error(field_path, "Address is invalid")],
+        }
+    with ctx.shop.lock:
+        if any(s["topic"] == args["topic"] and s["uri"] == uri for s in ctx.shop.subscriptions):
+            taken = user_error(field_path, "Address for this topic has already been taken")
+            return {"webhookSubscription": None, "userErrors": [taken]}
+        created = ctx.shop.add_subscription(args["topic"], uri, ctx.api_version)
+    return {"webhookSubscription": created, "userErrors": []}
+
+
+def user_error(field_path: list[str], message: str) -> dict[str, Any]:
+    return {"__typename": "UserError", "field": field_path, "message": message}
 
 
 # -- object fields ------------------------------------------------------------------------------
@@ -599,8 +667,15 @@ RESOLVERS: dict[str, dict[str, Resolver]] = {
         "bulkOperation": lambda _, args, ctx: typed_node(args["id"], ctx, "BulkOperation"),
         "currentBulkOperation": current_bulk_operation,
         "shop": shop_object,
+        "webhookSubscriptions": root_webhook_subscriptions,
+        "webhookSubscription": lambda _, args, ctx: typed_node(
+            args["id"], ctx, "WebhookSubscription"
+        ),
     },
-    "Mutation": {"bulkOperationRunQuery": run_bulk_query},
+    "Mutation": {
+        "bulkOperationRunQuery": run_bulk_query,
+        "webhookSubscriptionCreate": create_webhook_subscription,
+    },
     "Customer": {
         "id": _gid_of("Customer"),
         "legacyResourceId": _legacy,

@@ -1,0 +1,1 @@
+"""Webhook subscription health: do Shopify's subscriptions still point here; who went quiet."""
