@@ -15,7 +15,7 @@ from typing import Any
 from app.config import ConfigError, load_settings
 from app.db.enums import DeliveryStatus, SyncResource
 from app.operations.logs import configure_logging
-from app.webhooks.delivery import SHOP_DOMAIN
+from app.webhooks.delivery import shop_domain
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +54,7 @@ def parser() -> argparse.ArgumentParser:
 def _add_sync(commands: Any) -> None:
     sync = commands.add_parser("sync", help="fetch customers and orders through the Admin API")
     which = sync.add_mutually_exclusive_group(required=True)
-    which.add_argument("--shop", type=shop_domain, help="the shop to sync now")
+    which.add_argument("--shop", type=shop_argument, help="the shop to sync now")
     which.add_argument("--all", action="store_true", help="every shop with credentials")
     sync.add_argument("--full", action="store_true", help="the whole history (bulk operations)")
     sync.add_argument(
@@ -72,14 +72,14 @@ def _add_shops(commands: Any) -> None:
     shops = commands.add_parser("shops", help="a shop's Admin API credentials")
     actions = shops.add_subparsers(dest="action", required=True, metavar="ACTION")
     set_token = actions.add_parser("set-token", help="store a token read from standard input")
-    set_token.add_argument("shop", type=shop_domain)
+    set_token.add_argument("shop", type=shop_argument)
     set_token.add_argument(
         "--scope",
         default=None,
         help="granted scopes, e.g. read_customers,read_orders,read_all_orders",
     )
     delete_token = actions.add_parser("delete-token", help="delete a shop's credentials")
-    delete_token.add_argument("shop", type=shop_domain)
+    delete_token.add_argument("shop", type=shop_argument)
     actions.add_parser("rotate-keys", help="re-encrypt every token with the first key")
 
 
@@ -91,16 +91,16 @@ def _add_subscriptions(commands: Any) -> None:
     check = actions.add_parser(
         "check", help="compare the shop's subscriptions with the topics the service needs"
     )
-    check.add_argument("--shop", type=shop_domain, required=True, help="the shop to check")
+    check.add_argument("--shop", type=shop_argument, required=True, help="the shop to check")
     check.add_argument(
         "--fix", action="store_true", help="create the missing subscriptions (never deletes)"
     )
     check.add_argument("--json", action="store_true", help="print the whole report as JSON")
 
 
-def shop_domain(value: str) -> str:
-    domain = value.strip().lower()
-    if len(domain) > 255 or not SHOP_DOMAIN.fullmatch(domain):
+def shop_argument(value: str) -> str:
+    domain = shop_domain(value)
+    if domain is None:
         raise argparse.ArgumentTypeError(f"{value!r} is not a *.myshopify.com domain")
     return domain
 

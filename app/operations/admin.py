@@ -46,6 +46,7 @@ from app.operations.openapi import (
 from app.operations.replay import DEFAULT_REPLAY_LIMIT, MAX_REPLAY_LIMIT, replay_deliveries
 from app.state import database_of, settings_of
 from app.sync.metrics import MISMATCHED
+from app.webhooks.delivery import shop_domain
 
 MAX_MISMATCHED = 1000
 
@@ -85,6 +86,14 @@ def admin_only(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRout
             "missing or wrong admin token: send Authorization: Bearer <ADMIN_TOKEN>",
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+
+def shop_path(shop: str) -> str:
+    """A `{shop}` path parameter as a domain; 400 when it is not a *.myshopify.com domain."""
+    domain = shop_domain(shop)
+    if domain is None:
+        raise ValidationException("shop must be a *.myshopify.com domain")
+    return domain
 
 
 class ReplayRequest(msgspec.Struct, forbid_unknown_fields=True):

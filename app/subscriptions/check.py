@@ -29,8 +29,8 @@ from app.db.database import Database
 from app.shopify.client import AdminClient, ShopifyError
 from app.subscriptions.queries import PAGE_SIZE, WEBHOOK_SUBSCRIPTION_CREATE, WEBHOOK_SUBSCRIPTIONS
 from app.subscriptions.topics import SUBSCRIBABLE, enum_name, needed_topics
-from app.sync.credentials import load_credentials
-from app.sync.tokens import TokenCipher, TokenUnreadable
+from app.sync.credentials import CredentialsUnusable, usable_credentials
+from app.sync.tokens import TokenCipher
 
 log = logging.getLogger("app.subscriptions")
 
@@ -204,16 +204,9 @@ class SubscriptionChecker:
 
     async def _client(self, shop: str) -> AdminClient:
         try:
-            credentials = await load_credentials(self.database, self.cipher, shop)
-        except TokenUnreadable as error:
+            credentials = await usable_credentials(self.database, self.cipher, shop)
+        except CredentialsUnusable as error:
             raise CheckRefused(str(error)) from None
-        if credentials is None:
-            raise CheckRefused(f"no Admin API credentials stored for {shop}")
-        if credentials.invalid_at is not None:
-            raise CheckRefused(
-                f"Shopify refused the stored credentials ({credentials.invalid_reason}); "
-                "store new ones with PUT /shops/{shop}/credentials"
-            )
         return AdminClient(
             self.http,
             shop=shop,

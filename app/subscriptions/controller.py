@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath, QueryParameter
 from litestar.status_codes import (
     HTTP_200_OK,
@@ -21,27 +21,19 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
-from app.operations.admin import admin_only
+from app.operations.admin import admin_only, shop_path
 from app.shopify.client import ShopifyError
 from app.state import database_of, settings_of
 from app.subscriptions.check import CheckRefused, CheckReport, NotConfigured, SubscriptionChecker
 from app.subscriptions.silence import GAP_FACTOR, SilentShop, silent_shops
 from app.sync.runner import SyncRunner
 from app.sync.tokens import TokenKeyMissing
-from app.webhooks.delivery import SHOP_DOMAIN
 
 
 class SilentShops(msgspec.Struct):
     silence_after_seconds: float
     gap_factor: float
     shops: list[SilentShop]
-
-
-def _shop(shop: str) -> str:
-    domain = shop.lower()
-    if len(domain) > 255 or not SHOP_DOMAIN.fullmatch(domain):
-        raise ValidationException("shop must be a *.myshopify.com domain")
-    return domain
 
 
 def _checker(request: Request[Any, Any, Any]) -> SubscriptionChecker:
@@ -51,7 +43,7 @@ def _checker(request: Request[Any, Any, Any]) -> SubscriptionChecker:
 
 async def _check(request: Request[Any, Any, Any], shop: str, *, fix: bool) -> CheckReport:
     try:
-        return await _checker(request).check(_shop(shop), fix=fix)
+        return await _checker(request).check(shop_path(shop), fix=fix)
     except NotConfigured as error:
         raise HTTPException(status_code=HTTP_400_BAD_REQUEST, detail=str(error)) from None
     except CheckRefused as error:

@@ -14,7 +14,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
-from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import Body, FromPath, QueryParameter
 from litestar.status_codes import (
     HTTP_202_ACCEPTED,
@@ -24,13 +24,12 @@ from litestar.status_codes import (
 )
 
 from app.db.enums import SyncResource
-from app.operations.admin import admin_only
+from app.operations.admin import admin_only, shop_path
 from app.state import database_of
 from app.sync.credentials import delete_credentials, store_credentials
 from app.sync.runner import ALL_RESOURCES, SyncRefused, SyncRequest, SyncRunner
 from app.sync.runs import RunInProgress, get_run, recent_runs
 from app.sync.tokens import TokenKeyMissing
-from app.webhooks.delivery import SHOP_DOMAIN
 
 log = logging.getLogger("app.sync")
 
@@ -99,13 +98,6 @@ class BackgroundRuns:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
-def _shop(shop: str) -> str:
-    domain = shop.lower()
-    if len(domain) > 255 or not SHOP_DOMAIN.fullmatch(domain):
-        raise ValidationException("shop must be a *.myshopify.com domain")
-    return domain
-
-
 def _run_out(row: Any) -> SyncRunOut:
     values = dict(row)
     values["shop"] = values.pop("shop_id")
@@ -132,7 +124,7 @@ class SyncController(Controller):
         runner: SyncRunner = request.app.state.sync_runner
         try:
             await store_credentials(
-                database_of(request), runner.cipher, _shop(shop), data.access_token, data.scope
+                database_of(request), runner.cipher, shop_path(shop), data.access_token, data.scope
             )
         except TokenKeyMissing as error:
             raise HTTPException(
@@ -147,7 +139,7 @@ class SyncController(Controller):
     async def delete_credentials(
         self, request: Request[Any, Any, Any], shop: FromPath[str]
     ) -> None:
-        await delete_credentials(database_of(request), _shop(shop))
+        await delete_credentials(database_of(request), shop_path(shop))
 
     @post(
         "/shops/{shop:str}/sync",
@@ -166,7 +158,7 @@ class SyncController(Controller):
     ) -> SyncStarted:
         options = data or SyncIn()
         resources = tuple(r for r in ALL_RESOURCES if r in (options.resources or ALL_RESOURCES))
-        sync_request = SyncRequest(shop=_shop(shop), full=options.full, resources=resources)
+        sync_request = SyncRequest(shop=shop_path(shop), full=options.full, resources=resources)
         runner: SyncRunner = request.app.state.sync_runner
         try:
             started = await runner.begin(sync_request)
@@ -189,7 +181,7 @@ class SyncController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 20,
     ) -> SyncRunList:
         async with database_of(request).connection() as connection:
-            rows = await recent_runs(connection, _shop(shop), limit)
+            rows = await recent_runs(connection, shop_path(shop), limit)
         return SyncRunList(runs=[_run_out(row) for row in rows])
 
     @get("/sync/runs/{run_id:uuid}", summary="One sync run: kind, status, counts, cost, errors")

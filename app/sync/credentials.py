@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.db.database import Database
-from app.sync.tokens import TokenCipher
+from app.sync.tokens import TokenCipher, TokenUnreadable
 
 # Without this scope Shopify shows only the last 60 days of orders.
 ALL_ORDERS_SCOPE = "read_all_orders"
@@ -69,6 +69,26 @@ async def load_credentials(
         invalid_at=row["invalid_at"],
         invalid_reason=row["invalid_reason"],
     )
+
+
+class CredentialsUnusable(Exception):
+    """No credentials, a token no configured key decrypts, or a token Shopify refused."""
+
+
+async def usable_credentials(database: Database, cipher: TokenCipher, shop: str) -> Credentials:
+    """The shop's credentials, if Shopify can be called with them; CredentialsUnusable if not."""
+    try:
+        credentials = await load_credentials(database, cipher, shop)
+    except TokenUnreadable as error:
+        raise CredentialsUnusable(str(error)) from None
+    if credentials is None:
+        raise CredentialsUnusable(f"no Admin API credentials stored for {shop}")
+    if credentials.invalid_at is not None:
+        raise CredentialsUnusable(
+            f"Shopify refused the stored credentials ({credentials.invalid_reason}); "
+            "store new ones with PUT /shops/{shop}/credentials"
+        )
+    return credentials
 
 
 async def mark_invalid(database: Database, shop: str, reason: str) -> None:

@@ -25,8 +25,9 @@ from app.shopify.client import AdminClient, ShopifyAuthError, ShopifyError
 from app.sync.credentials import (
     ALL_ORDERS_SCOPE,
     Credentials,
-    load_credentials,
+    CredentialsUnusable,
     mark_invalid,
+    usable_credentials,
 )
 from app.sync.full import sync_fully
 from app.sync.incremental import sync_incrementally
@@ -99,17 +100,9 @@ class SyncRunner:
 
     async def _credentials(self, shop: str) -> Credentials:
         try:
-            credentials = await load_credentials(self.database, self.cipher, shop)
-        except TokenUnreadable as error:
+            return await usable_credentials(self.database, self.cipher, shop)
+        except CredentialsUnusable as error:
             raise SyncRefused(str(error)) from None
-        if credentials is None:
-            raise SyncRefused(f"no Admin API credentials stored for {shop}")
-        if credentials.invalid_at is not None:
-            raise SyncRefused(
-                f"Shopify refused the stored credentials ({credentials.invalid_reason}); "
-                "store new ones with PUT /shops/{shop}/credentials"
-            )
-        return credentials
 
     async def _needing_full_sync(self, request: SyncRequest) -> frozenset[SyncResource]:
         if request.full:

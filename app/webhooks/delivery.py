@@ -75,11 +75,19 @@ def parse_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
     )
 
 
+def shop_domain(value: str) -> str | None:
+    """The shop's domain in lower case; None when it is not a *.myshopify.com domain."""
+    domain = value.strip().lower()
+    if len(domain) > 255 or not SHOP_DOMAIN.fullmatch(domain):
+        return None
+    return domain
+
+
 def _shop_domain(value: str | None) -> str:
     if value is None:
         raise BadDelivery("missing header X-Shopify-Shop-Domain")
-    domain = value.lower()
-    if len(domain) > 255 or not SHOP_DOMAIN.fullmatch(domain):
+    domain = shop_domain(value)
+    if domain is None:
         raise BadDelivery("header X-Shopify-Shop-Domain must be a *.myshopify.com domain")
     return domain
 

@@ -30,6 +30,7 @@ from app.webhooks.payloads import (
     CustomersMergePayload,
     CustomerTagsPayload,
     EmailConsentPayload,
+    MarketingConsent,
     PurchasingSummaryPayload,
     SmsConsentPayload,
 )
@@ -145,33 +146,34 @@ async def _email_consent(
     tx: Transaction, recording: Recording, payload: EmailConsentPayload
 ) -> Outcome:
     customer, consent = str(payload.customer_id), payload.email_marketing_consent
-    state = await _begin(tx, recording, customer, personal=[payload.email_address])
-    if state is None:
-        return Outcome.duplicate
-    if state.frozen:
-        return Outcome.stale
-    status = await tx.execute(
-        _EMAIL_CONSENT,
-        recording.shop,
-        customer,
-        consent.state,
-        consent.opt_in_level,
-        consent.consent_updated_at,
+    return await _store_consent(
+        tx, recording, customer, consent, _EMAIL_CONSENT, payload.email_address
     )
-    return Outcome.processed if status == "UPDATE 1" else Outcome.stale
 
 
 async def _sms_consent(
     tx: Transaction, recording: Recording, payload: SmsConsentPayload
 ) -> Outcome:
     customer, consent = str(payload.id), payload.sms_marketing_consent
-    state = await _begin(tx, recording, customer, personal=[payload.phone])
+    return await _store_consent(tx, recording, customer, consent, _SMS_CONSENT, payload.phone)
+
+
+async def _store_consent(
+    tx: Transaction,
+    recording: Recording,
+    customer: str,
+    consent: MarketingConsent,
+    statement: str,
+    contact: str | None,
+) -> Outcome:
+    """One channel's consent, unless the stored one is newer (the payload's contact is personal)."""
+    state = await _begin(tx, recording, customer, personal=[contact])
     if state is None:
         return Outcome.duplicate
     if state.frozen:
         return Outcome.stale
     status = await tx.execute(
-        _SMS_CONSENT,
+        statement,
         recording.shop,
         customer,
         consent.state,
