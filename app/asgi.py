@@ -12,15 +12,15 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from app.admin.controller import AdminController
 from app.config import Settings, load_settings
 from app.db.database import Database
 from app.db.engine import create_engine
-from app.operations.admin import AdminController
-from app.operations.errors import unexpected_error
-from app.operations.health import health, ready
-from app.operations.limits import UnverifiedBodyBudget
-from app.operations.logs import configure_logging
-from app.operations.metrics import metrics_endpoint
+from app.health import health, ready
+from app.http.errors import unexpected_error
+from app.http.limits import UnverifiedBodyBudget
+from app.observability.logs import configure_logging
+from app.observability.metrics import metrics_endpoint
 from app.shopify.client import http_client
 from app.subscriptions.controller import SubscriptionController
 from app.sync.controller import BackgroundRuns, SyncController
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             )
         ],
         exception_handlers={HTTP_500_INTERNAL_SERVER_ERROR: unexpected_error},
-        # Logging is ours (app.operations.logs): one JSON format for everything.
+        # Logging is ours (app.observability.logs): one JSON format for everything.
         logging_config=None,
         openapi_config=OpenAPIConfig(
             title="shopify-ingest",

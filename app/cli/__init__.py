@@ -14,7 +14,7 @@ from typing import Any
 
 from app.config import ConfigError, load_settings
 from app.db.enums import DeliveryStatus, SyncResource
-from app.operations.logs import configure_logging
+from app.observability.logs import configure_logging
 from app.webhooks.delivery import shop_domain
 
 

@@ -8,12 +8,12 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
+from app.admin.events import EventFilter
 from app.config import Settings
 from app.db.database import Database
 from app.db.embedded import embedded_postgres
 from app.db.engine import create_engine
 from app.db.enums import DeliveryStatus
-from app.operations.events import EventFilter
 
 
 @contextmanager

@@ -8,10 +8,10 @@ import sys
 import time
 from typing import TextIO
 
+from app.admin.events import EventFilter
+from app.admin.replay import MAX_REPLAY_LIMIT, ReplayReport, replay_deliveries
 from app.cli.database import database_url, event_filter, started_database
 from app.config import Settings
-from app.operations.events import EventFilter
-from app.operations.replay import MAX_REPLAY_LIMIT, ReplayReport, replay_deliveries
 
 _COUNTS = ("matched", "processed", "stale", "failed", "ignored", "missing")
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 from app.cli.database import database_url
 from app.config import Settings
-from app.operations.logs import server_logging_config
+from app.observability.logs import server_logging_config
 
 # Below docker-compose's stop_grace_period (30 s), above every delivery's
 # database deadline.
@@ -30,7 +30,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     with database_url(settings), _metrics_directory():
         import uvicorn
 
-        from app.operations.limits import BoundedHttpToolsProtocol
+        from app.http.limits import BoundedHttpToolsProtocol
 
         _ignore_stop_signals_once_served()
         uvicorn.run(
@@ -46,7 +46,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             log_config=server_logging_config(settings.log_level),
             timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
             # httptools with a limit on the request head (431 above it); see
-            # app/operations/limits.py: the protocol reads its limit from here.
+            # app/http/limits.py: the protocol reads its limit from here.
             http=BoundedHttpToolsProtocol,
             h11_max_incomplete_event_size=settings.max_header_bytes,
         )
@@ -67,7 +67,7 @@ def _ignore_stop_signals_once_served() -> None:
 
 @contextmanager
 def _metrics_directory() -> Iterator[None]:
-    """A fresh directory where every worker keeps its metrics (see app.operations.metrics)."""
+    """A fresh directory where every worker keeps its metrics (see app.observability.metrics)."""
     directory = tempfile.mkdtemp(prefix="shopify-ingest-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
     try:

@@ -21,9 +21,9 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
-from app.operations.admin import admin_only, shop_path
+from app.admin.controller import admin_only, shop_path
+from app.http.state import database_of, settings_of
 from app.shopify.client import ShopifyError
-from app.state import database_of, settings_of
 from app.subscriptions.check import CheckRefused, CheckReport, NotConfigured, SubscriptionChecker
 from app.subscriptions.silence import GAP_FACTOR, SilentShop, silent_shops
 from app.sync.runner import SyncRunner

@@ -23,9 +23,9 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
+from app.admin.controller import admin_only, shop_path
 from app.db.enums import SyncResource
-from app.operations.admin import admin_only, shop_path
-from app.state import database_of
+from app.http.state import database_of
 from app.sync.credentials import delete_credentials, store_credentials
 from app.sync.runner import ALL_RESOURCES, SyncRefused, SyncRequest, SyncRunner
 from app.sync.runs import RunInProgress, get_run, recent_runs

@@ -20,14 +20,14 @@ from litestar.status_codes import (
 )
 
 from app.db.database import Database, DatabaseUnavailable
-from app.operations.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_DETAIL
-from app.operations.limits import body_verified
-from app.operations.observability import DeliveryReport, report_delivery
-from app.operations.openapi import WEBHOOK_RESPONSES
-from app.state import database_of, settings_of
+from app.http.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_DETAIL
+from app.http.limits import body_verified
+from app.http.openapi import WEBHOOK_RESPONSES
+from app.http.state import database_of, settings_of
+from app.observability.deliveries import DeliveryReport, report_delivery
 from app.webhooks.delivery import BadDelivery, Delivery, header, parse_delivery, signature_is_valid
-from app.webhooks.handlers import Outcome
 from app.webhooks.ingest import ingest
+from app.webhooks.outcomes import Outcome
 
 
 @post(

@@ -17,9 +17,10 @@ import asyncpg
 from app.db.database import Database, Transaction
 from app.db.enums import DeliveryStatus
 from app.webhooks.delivery import BadDelivery, Delivery
-from app.webhooks.handlers import HANDLERS, Handler, Outcome
+from app.webhooks.handlers import HANDLERS, Handler
 from app.webhooks.handlers.base import Mismatch
 from app.webhooks.ledger import Recording, lock, record
+from app.webhooks.outcomes import Outcome
 from app.webhooks.payloads import AnyObject, PayloadError, decode, payload_text
 
 # PostgreSQL refusing a value the payload carried (a number out of range, a NUL

@@ -16,7 +16,7 @@ from litestar.testing import AsyncTestClient
 from app.asgi import create_app
 from app.config import Settings
 from app.db.database import Database
-from app.operations.logs import JsonFormatter
+from app.observability.logs import JsonFormatter
 from tests.support import shopify
 from tests.support.ops import ADMIN, ADMIN_TOKEN, collected_logs, preserved_logging
 

@@ -22,7 +22,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.db.database import Database
-from app.operations.logs import JsonFormatter
+from app.observability.logs import JsonFormatter
 from app.webhooks.handlers import HANDLERS, Handler
 from app.webhooks.payloads import OrderPayload
 from tests.support import queries

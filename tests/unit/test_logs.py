@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from app.operations.logs import JsonFormatter
+from app.observability.logs import JsonFormatter
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from typing import Any
 
 from app.webhooks.handlers import customer_events, customers, orders, privacy, shop
-from app.webhooks.handlers.base import Handler, Outcome
+from app.webhooks.handlers.base import Handler
 
 HANDLERS: dict[str, Handler[Any]] = {
     **dict.fromkeys(customers.UPSERT_TOPICS, customers.UPSERT),
@@ -23,4 +23,4 @@ HANDLERS: dict[str, Handler[Any]] = {
     "bulk_operations/finish": customer_events.BULK_OPERATION_FINISHED,
 }
 
-__all__ = ["HANDLERS", "Handler", "Outcome"]
+__all__ = ["HANDLERS", "Handler"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 import asyncpg
@@ -12,21 +11,10 @@ import asyncpg
 from app.db.database import Database, Transaction
 from app.db.sql import SqlFunction
 from app.webhooks.ledger import Recording
+from app.webhooks.outcomes import Outcome
 from app.webhooks.scrub import scrub_text
 
 P = TypeVar("P")
-
-
-class Outcome(StrEnum):
-    """What became of one delivery (also the `status` of the HTTP answer)."""
-
-    processed = "processed"
-    stale = "stale"  # recorded, but older than the stored data: nothing changed
-    duplicate = "duplicate"  # this webhook id was recorded before: nothing changed
-    failed = "failed"  # recorded, but the payload could not be applied
-    ignored = "ignored"  # recorded; no handler for this topic
-    # customers/redact or shop/redact recorded; the erasure finishes in the background
-    erasing = "erasing"
 
 
 class Mismatch(Exception):

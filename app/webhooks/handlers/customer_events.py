@@ -23,8 +23,9 @@ import msgspec
 
 from app.db.database import Transaction
 from app.db.enums import DeliveryStatus
-from app.webhooks.handlers.base import Handler, Outcome, in_transaction
+from app.webhooks.handlers.base import Handler, in_transaction
 from app.webhooks.ledger import Recording, lock, record
+from app.webhooks.outcomes import Outcome
 from app.webhooks.payloads import (
     BulkOperationFinishPayload,
     CustomersMergePayload,

@@ -12,10 +12,10 @@ from app.db.database import Database
 from app.db.sql import SqlFunction
 from app.webhooks.handlers.base import (
     Handler,
-    Outcome,
     call_delivery_function,
 )
 from app.webhooks.ledger import LEDGER_PARAMETERS, Recording
+from app.webhooks.outcomes import Outcome
 from app.webhooks.payloads import CustomerPayload, DeletedCustomerPayload
 
 UPSERT_TOPICS = ("customers/create", "customers/update", "customers/enable", "customers/disable")

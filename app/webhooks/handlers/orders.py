@@ -12,11 +12,11 @@ from app.db.database import Database
 from app.db.sql import SqlFunction
 from app.webhooks.handlers.base import (
     Handler,
-    Outcome,
     call_delivery_function,
 )
 from app.webhooks.handlers.customers import customer_values
 from app.webhooks.ledger import LEDGER_PARAMETERS, Recording
+from app.webhooks.outcomes import Outcome
 from app.webhooks.payloads import DeletedOrderPayload, OrderPayload
 
 UPSERT_TOPICS = (

@@ -21,8 +21,9 @@ from uuid import UUID
 from app.db.database import Database, Transaction
 from app.db.enums import DeliveryStatus
 from app.webhooks import erasure
-from app.webhooks.handlers.base import Handler, Outcome, check_shop, in_transaction
+from app.webhooks.handlers.base import Handler, check_shop, in_transaction
 from app.webhooks.ledger import Recording, lock, record
+from app.webhooks.outcomes import Outcome
 from app.webhooks.payloads import (
     CustomersDataRequestPayload,
     CustomersRedactPayload,

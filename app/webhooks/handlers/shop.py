@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from app.db.database import Transaction
-from app.webhooks.handlers.base import Handler, Outcome, check_shop, in_transaction
+from app.webhooks.handlers.base import Handler, check_shop, in_transaction
 from app.webhooks.ledger import Recording, lock, record
+from app.webhooks.outcomes import Outcome
 from app.webhooks.payloads import ShopPayload
 
 _UNINSTALLED = """

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 
 from app.db.database import Database
-from app.operations import metrics
+from app.observability import metrics
 from app.webhooks.delivery import Delivery
 from app.webhooks.handlers import HANDLERS
 

@@ -24,8 +24,8 @@ from prometheus_client import (
 )
 
 from app.db.database import Database
-from app.operations.openapi import METRICS_RESPONSES
-from app.state import database_of, settings_of
+from app.http.openapi import METRICS_RESPONSES
+from app.http.state import database_of, settings_of
 from app.subscriptions.metrics import render_subscription_metrics
 from app.sync.metrics import render_sync_metrics
 

@@ -15,17 +15,17 @@ from uuid import UUID
 
 import asyncpg
 
-from app.db.database import Connection, Database
-from app.operations import metrics
-from app.operations.events import (
+from app.admin.events import (
     EventFilter,
     cursor_time,
     cursor_uuid,
     decode_cursor,
     encode_cursor,
 )
-from app.webhooks.handlers import Outcome
+from app.db.database import Connection, Database
+from app.observability import metrics
 from app.webhooks.ingest import StoredDelivery, replay
+from app.webhooks.outcomes import Outcome
 
 DEFAULT_REPLAY_LIMIT = 1000
 MAX_REPLAY_LIMIT = 10_000

@@ -37,7 +37,7 @@ from litestar.types import (
 )
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from app.operations.errors import RETRY_AFTER_SECONDS
+from app.http.errors import RETRY_AFTER_SECONDS
 
 log = logging.getLogger("app.limits")
 

@@ -8,7 +8,7 @@ from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.operations.events import encode_cursor
+from app.admin.events import encode_cursor
 
 
 def example_response(

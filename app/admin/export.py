@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.admin.events import event_document, raw_json
 from app.db.database import Connection
-from app.operations.events import event_document, raw_json
 from app.webhooks.handlers.privacy import LEDGER_ABOUT_CUSTOMER
 
 

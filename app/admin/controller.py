@@ -26,9 +26,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
 
-from app.db.enums import DeliveryStatus
-from app.operations import inputs
-from app.operations.events import (
+from app.admin.events import (
     MAX_CURSOR_LENGTH,
     MAX_LIST_LIMIT,
     EventFilter,
@@ -36,15 +34,17 @@ from app.operations.events import (
     get_event,
     list_events,
 )
-from app.operations.export import export_customer
-from app.operations.openapi import (
+from app.admin.export import export_customer
+from app.admin.replay import DEFAULT_REPLAY_LIMIT, MAX_REPLAY_LIMIT, replay_deliveries
+from app.db.enums import DeliveryStatus
+from app.http import inputs
+from app.http.openapi import (
     EVENT_RESPONSES,
     EVENTS_RESPONSES,
     EXPORT_RESPONSES,
     REPLAY_RESPONSES,
 )
-from app.operations.replay import DEFAULT_REPLAY_LIMIT, MAX_REPLAY_LIMIT, replay_deliveries
-from app.state import database_of, settings_of
+from app.http.state import database_of, settings_of
 from app.sync.metrics import MISMATCHED
 from app.webhooks.delivery import shop_domain
 

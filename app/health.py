@@ -11,9 +11,9 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from app.db.database import Database, is_database_failure
 from app.db.migrations import pending_migration_ids
-from app.operations.errors import RETRY_AFTER_SECONDS
-from app.operations.openapi import HEALTH_RESPONSES, READY_RESPONSES
-from app.state import database_of
+from app.http.errors import RETRY_AFTER_SECONDS
+from app.http.openapi import HEALTH_RESPONSES, READY_RESPONSES
+from app.http.state import database_of
 
 READINESS_TIMEOUT = 1.0
 

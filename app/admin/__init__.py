@@ -1,0 +1,1 @@
+"""The admin API: the ledger, replay and exports, behind ADMIN_TOKEN."""

@@ -1,1 +1,0 @@
-"""What operators use: health probes, logs, metrics, and the admin API."""
