@@ -5,25 +5,27 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from litestar import Litestar
+from litestar import Controller, Litestar, Request
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from app.admin.controller import AdminController
 from app.config import Settings, load_settings
 from app.db.database import Database
-from app.db.engine import create_engine
 from app.health import health, ready
-from app.http.errors import unexpected_error
+from app.http.errors import ERROR_MAP
 from app.http.limits import UnverifiedBodyBudget
+from app.http.state import database_of
 from app.observability.logs import configure_logging
-from app.observability.metrics import metrics_endpoint
+from app.observability.metrics import metrics_controller, record_pool
 from app.shopify.client import http_client
 from app.subscriptions.controller import SubscriptionController
+from app.subscriptions.metrics import refresh_subscription_metrics
 from app.sync.controller import BackgroundRuns, SyncController
+from app.sync.metrics import refresh_sync_metrics
 from app.sync.runner import SyncRunner
 from app.sync.tokens import TokenCipher
 from app.webhooks.controller import receive_webhook
@@ -37,12 +39,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     settings.require_secret()
     configure_logging(settings.log_level)
-    database = Database(
-        create_engine(settings.database_url, settings.db_connect_timeout),
-        pool_size=settings.db_pool_size,
-        acquire_timeout=settings.db_acquire_timeout,
-        statement_timeout=settings.db_statement_timeout,
-    )
+    database = Database.from_settings(settings)
 
     background_runs = BackgroundRuns()
 
@@ -65,7 +62,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             receive_webhook,
             health,
             ready,
-            metrics_endpoint,
+            _metrics(settings),
             AdminController,
             SyncController,
             SubscriptionController,
@@ -81,7 +78,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 max_body=settings.max_body_bytes,
             )
         ],
-        exception_handlers={HTTP_500_INTERNAL_SERVER_ERROR: unexpected_error},
+        exception_handlers=ERROR_MAP,
         # Logging is ours (app.observability.logs): one JSON format for everything.
         logging_config=None,
         openapi_config=OpenAPIConfig(
@@ -97,3 +94,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.settings = settings
     app.state.background_runs = background_runs
     return app
+
+
+def _metrics(settings: Settings) -> type[Controller]:
+    """/metrics, with the pool's, the sync's and the subscriptions' figures read at each scrape."""
+
+    async def pool(request: Request[Any, Any, Any]) -> None:
+        record_pool(database_of(request))
+
+    async def sync(request: Request[Any, Any, Any]) -> None:
+        await refresh_sync_metrics(database_of(request), settings.sync_overdue_seconds)
+
+    async def subscriptions(request: Request[Any, Any, Any]) -> None:
+        await refresh_subscription_metrics(database_of(request), settings.silence_after_seconds)
+
+    return metrics_controller(pool, sync, subscriptions)

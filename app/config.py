@@ -53,6 +53,7 @@ class Settings:
     public_url: str | None = None
     webhook_topics: tuple[str, ...] = ()
     silence_after_seconds: float = 21600.0
+    admin_statement_timeout: float = 10.0
 
     @property
     def shopify_secrets(self) -> tuple[bytes, ...]:
@@ -159,6 +160,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # 4.5 s by default, inside Shopify's 5 s.
         db_acquire_timeout=read.positive_seconds("DB_ACQUIRE_TIMEOUT", 3.0),
         db_statement_timeout=read.positive_seconds("DB_STATEMENT_TIMEOUT", 1.0),
+        admin_statement_timeout=read.positive_seconds("ADMIN_STATEMENT_TIMEOUT", 10.0),
         log_level=read.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
         data_dir=Path(read.text("DATA_DIR") or ".data"),
         shopify_admin_base_url=read.parsed(

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 from litestar import Request, Response, get
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from app.db.database import Database, is_database_failure
 from app.db.migrations import pending_migration_ids
 from app.http.errors import RETRY_AFTER_SECONDS
-from app.http.openapi import HEALTH_RESPONSES, READY_RESPONSES
+from app.http.openapi import example_response
 from app.http.state import database_of
 
 READINESS_TIMEOUT = 1.0
@@ -20,16 +21,41 @@ READINESS_TIMEOUT = 1.0
 log = logging.getLogger("app.health")
 
 
+class Liveness(msgspec.Struct):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(msgspec.Struct, omit_defaults=True):
+    """`ready`, or `not ready` with the failing part (`database`, `migrations`) and why."""
+
+    status: Literal["ready", "not ready"]
+    database: str | None = None
+    migrations: str | None = None
+
+
+READY_RESPONSES = {
+    200: example_response("Ready to take deliveries", Readiness("ready")),
+    503: example_response(
+        "Not ready: the failing part and why (with Retry-After)",
+        Readiness("not ready", database=f"no answer within {READINESS_TIMEOUT:g} s"),
+        Readiness(
+            "not ready",
+            migrations="1 pending (ingest_2026_11_23t23_08_52_314599): run `python -m app migrate`",
+        ),
+    ),
+}
+
+
 @get(
     "/health",
     summary="Liveness: the process answers",
     tags=["health"],
     sync_to_thread=False,
-    responses=HEALTH_RESPONSES,
+    responses={200: example_response("The process answers", Liveness())},
 )
-def health() -> dict[str, str]:
+def health() -> Liveness:
     """Never touches the database, so a database outage does not get the service restarted."""
-    return {"status": "ok"}
+    return Liveness()
 
 
 @get(
@@ -38,12 +64,12 @@ def health() -> dict[str, str]:
     tags=["health"],
     responses=READY_RESPONSES,
 )
-async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+async def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
     problem = await readiness_problem(database_of(request))
     if problem is None:
-        return Response({"status": "ready"}, status_code=HTTP_200_OK)
+        return Response(Readiness("ready"), status_code=HTTP_200_OK)
     return Response(
-        {"status": "not ready", **problem},
+        Readiness("not ready", **problem),
         status_code=HTTP_503_SERVICE_UNAVAILABLE,
         headers={"Retry-After": RETRY_AFTER_SECONDS},
     )

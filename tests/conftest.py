@@ -21,7 +21,6 @@ from app.asgi import create_app
 from app.config import Settings, load_settings
 from app.db.database import Database
 from app.db.embedded import EmbeddedServer
-from app.db.engine import create_engine
 from tests.support import shopify
 from tests.support.ops import run_cli
 from tests.support.pgbouncer import PgBouncer, pgbouncer_binary
@@ -118,12 +117,7 @@ def settings(database_url: str) -> Settings:
 
 
 def database_for(settings: Settings, url: str | None = None) -> Database:
-    return Database(
-        create_engine(url or settings.database_url, settings.db_connect_timeout),
-        pool_size=settings.db_pool_size,
-        acquire_timeout=settings.db_acquire_timeout,
-        statement_timeout=settings.db_statement_timeout,
-    )
+    return Database.from_settings(settings, url)
 
 
 @pytest.fixture(scope="session")

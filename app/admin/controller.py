@@ -6,8 +6,6 @@ endpoints are off and answer 403 saying how to turn them on.
 
 from __future__ import annotations
 
-import hmac
-from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -15,14 +13,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.connection import ASGIConnection
-from litestar.exceptions import (
-    NotAuthorizedException,
-    NotFoundException,
-    PermissionDeniedException,
-    ValidationException,
-)
-from litestar.handlers import BaseRouteHandler
+from litestar.exceptions import ValidationException
 from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
 
@@ -30,23 +21,24 @@ from app.admin.events import (
     MAX_CURSOR_LENGTH,
     MAX_LIST_LIMIT,
     EventFilter,
-    InvalidCursor,
     get_event,
     list_events,
 )
 from app.admin.export import export_customer
-from app.admin.replay import DEFAULT_REPLAY_LIMIT, MAX_REPLAY_LIMIT, replay_deliveries
-from app.db.enums import DeliveryStatus
-from app.http import inputs
-from app.http.openapi import (
+from app.admin.openapi import (
     EVENT_RESPONSES,
     EVENTS_RESPONSES,
     EXPORT_RESPONSES,
     REPLAY_RESPONSES,
 )
-from app.http.state import database_of, settings_of
+from app.admin.replay import DEFAULT_REPLAY_LIMIT, MAX_REPLAY_LIMIT, ReplayReport, replay_deliveries
+from app.admin.schemas import CustomerExport, Event, EventPage
+from app.db.enums import DeliveryStatus
+from app.http import inputs
+from app.http.errors import NotFound
+from app.http.guards import admin_only
+from app.http.state import database_of
 from app.sync.metrics import MISMATCHED
-from app.webhooks.delivery import shop_domain
 
 MAX_MISMATCHED = 1000
 
@@ -74,26 +66,6 @@ class MismatchedCustomer(msgspec.Struct):
 class MismatchedCustomers(msgspec.Struct):
     shop: str
     customers: list[MismatchedCustomer]
-
-
-def admin_only(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    token = settings_of(connection).admin_token
-    if not token:
-        raise PermissionDeniedException("the admin API is disabled: set ADMIN_TOKEN to enable it")
-    scheme, _, supplied = connection.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(supplied.encode(), token.encode()):
-        raise NotAuthorizedException(
-            "missing or wrong admin token: send Authorization: Bearer <ADMIN_TOKEN>",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-
-def shop_path(shop: str) -> str:
-    """A `{shop}` path parameter as a domain; 400 when it is not a *.myshopify.com domain."""
-    domain = shop_domain(shop)
-    if domain is None:
-        raise ValidationException("shop must be a *.myshopify.com domain")
-    return domain
 
 
 class ReplayRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -156,7 +128,7 @@ class AdminController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIST_LIMIT)] = 100,
         cursor: FromQuery[str | None] = None,
         include_payload: FromQuery[bool] = False,
-    ) -> dict[str, Any]:
+    ) -> EventPage:
         webhook_id = inputs.text("webhook_id", webhook_id)
         where = EventFilter(
             shop=inputs.text("shop", shop),
@@ -168,27 +140,21 @@ class AdminController(Controller):
             event_id=inputs.text("event_id", event_id),
         )
         inputs.text("cursor", cursor, MAX_CURSOR_LENGTH)
-        async with database_of(request).connection() as connection:
-            try:
-                page = await list_events(
-                    connection, where, limit=limit, cursor=cursor, with_payload=include_payload
-                )
-            except InvalidCursor as error:
-                raise ValidationException(str(error)) from None
-        return {"events": page.events, "next_cursor": page.next_cursor}
+        async with database_of(request).reading() as connection:
+            return await list_events(
+                connection, where, limit=limit, cursor=cursor, with_payload=include_payload
+            )
 
     @get(
         "/events/{event_id:uuid}",
         summary="One recorded delivery, with its payload",
         responses=EVENT_RESPONSES,
     )
-    async def event(
-        self, request: Request[Any, Any, Any], event_id: FromPath[UUID]
-    ) -> dict[str, Any]:
-        async with database_of(request).connection() as connection:
+    async def event(self, request: Request[Any, Any, Any], event_id: FromPath[UUID]) -> Event:
+        async with database_of(request).reading() as connection:
             event = await get_event(connection, event_id)
         if event is None:
-            raise NotFoundException(f"no recorded delivery with id {event_id}")
+            raise NotFound(f"no recorded delivery with id {event_id}")
         return event
 
     @post(
@@ -207,24 +173,20 @@ class AdminController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: Annotated[ReplayRequest, Body(examples=[REPLAY_EXAMPLE])],
-    ) -> dict[str, Any]:
+    ) -> ReplayReport:
         selection = data.selection()
         if selection.matches_everything():
             raise ValidationException(
                 "say which deliveries to replay: ids, webhook_ids, or a filter "
                 "(shop, topic, status, since, until)"
             )
-        try:
-            report = await replay_deliveries(
-                database_of(request),
-                selection,
-                limit=data.limit,
-                cursor=data.cursor,
-                dry_run=data.dry_run,
-            )
-        except InvalidCursor as error:
-            raise ValidationException(str(error)) from None
-        return asdict(report)
+        return await replay_deliveries(
+            database_of(request),
+            selection,
+            limit=data.limit,
+            cursor=data.cursor,
+            dry_run=data.dry_run,
+        )
 
     @get(
         "/shops/{shop:str}/customers/{shopify_id:str}/export",
@@ -233,13 +195,13 @@ class AdminController(Controller):
     )
     async def export(
         self, request: Request[Any, Any, Any], shop: FromPath[str], shopify_id: FromPath[str]
-    ) -> dict[str, Any]:
+    ) -> CustomerExport:
         shop = inputs.text("shop", shop) or ""
         shopify_id = inputs.text("shopify_id", shopify_id) or ""
-        async with database_of(request).connection() as connection:
+        async with database_of(request).reading() as connection:
             document = await export_customer(connection, shop.lower(), shopify_id)
         if document is None:
-            raise NotFoundException(f"nothing is held about customer {shopify_id} of {shop}")
+            raise NotFound(f"nothing is held about customer {shopify_id} of {shop}")
         return document
 
     @get(
@@ -258,7 +220,7 @@ class AdminController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_MISMATCHED)] = 100,
     ) -> MismatchedCustomers:
         shop = (inputs.text("shop", shop) or "").lower()
-        async with database_of(request).connection() as connection:
+        async with database_of(request).reading() as connection:
             rows = await connection.fetch(_LIST_MISMATCHED, shop, limit)
         return MismatchedCustomers(
             shop=shop, customers=[MismatchedCustomer(**dict(row)) for row in rows]

@@ -12,20 +12,21 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-import msgspec
 
+from app.admin.schemas import Event, EventPage, from_row
 from app.db.database import Connection
 from app.db.enums import DeliveryStatus
+from app.http.errors import BadRequest
 
 MAX_LIST_LIMIT = 1000
 
-_COLUMNS = (
+EVENT_COLUMNS = (
     "id, shop_id, webhook_id, event_id, topic, api_version, triggered_at, received_at,"
     " status, attempts, last_error, processed_at"
 )
 
 
-class InvalidCursor(ValueError):
+class InvalidCursor(BadRequest, ValueError):
     pass
 
 
@@ -72,12 +73,6 @@ class EventFilter:
         return conditions
 
 
-@dataclass(frozen=True)
-class Page:
-    events: list[dict[str, Any]]
-    next_cursor: str | None = None
-
-
 def encode_cursor(*values: Any) -> str:
     text = json.dumps([str(value) for value in values])
     return base64.urlsafe_b64encode(text.encode()).decode()
@@ -102,17 +97,9 @@ def decode_cursor(cursor: str, count: int) -> list[str]:
     return values
 
 
-def raw_json(text: str | None) -> msgspec.Raw | None:
-    """JSON text from the database, embedded as is in a response (no re-parsing)."""
-    return None if text is None else msgspec.Raw(text.encode())
-
-
-def event_document(row: asyncpg.Record) -> dict[str, Any]:
-    """A ledger row as JSON-ready data, with its payload (when selected) as raw JSON."""
-    document = dict(row)
-    if "payload" in document:
-        document["payload"] = raw_json(document["payload"])
-    return document
+def event_of(row: asyncpg.Record) -> Event:
+    """A ledger row as an answer, with its payload (when selected) as raw JSON."""
+    return from_row(Event, row, raw_json=("payload",) if "payload" in row else ())
 
 
 async def list_events(
@@ -122,7 +109,7 @@ async def list_events(
     limit: int,
     cursor: str | None = None,
     with_payload: bool = False,
-) -> Page:
+) -> EventPage:
     """Newest first, by (received_at, id); `cursor` continues a previous page."""
     args: list[Any] = []
     conditions = where.conditions(args)
@@ -130,7 +117,7 @@ async def list_events(
         received_at, event_id = decode_cursor(cursor, 2)
         args += [cursor_time(received_at), cursor_uuid(event_id)]
         conditions.append(f"(received_at, id) < (${len(args) - 1}, ${len(args)})")
-    columns = _COLUMNS + (", payload::text AS payload" if with_payload else "")
+    columns = EVENT_COLUMNS + (", payload::text AS payload" if with_payload else "")
     args.append(limit + 1)
     rows = await connection.fetch(
         f"SELECT {columns} FROM webhook_events {_where(conditions)}"  # noqa: S608
@@ -141,15 +128,15 @@ async def list_events(
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1]["received_at"].isoformat(), rows[-1]["id"])
-    return Page([event_document(row) for row in rows], next_cursor)
+    return EventPage([event_of(row) for row in rows], next_cursor)
 
 
-async def get_event(connection: Connection, event_id: UUID) -> dict[str, Any] | None:
+async def get_event(connection: Connection, event_id: UUID) -> Event | None:
     row = await connection.fetchrow(
-        f"SELECT {_COLUMNS}, payload::text AS payload FROM webhook_events WHERE id = $1",  # noqa: S608
+        f"SELECT {EVENT_COLUMNS}, payload::text AS payload FROM webhook_events WHERE id = $1",  # noqa: S608
         event_id,
     )
-    return None if row is None else event_document(row)
+    return None if row is None else event_of(row)
 
 
 def _where(conditions: list[str]) -> str:

@@ -9,11 +9,11 @@ staleness rules make replaying already-applied deliveries change no data.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+import msgspec
 
 from app.admin.events import (
     EventFilter,
@@ -35,8 +35,15 @@ _PAYLOAD_BATCH = 100
 _ORDER_KEY = "coalesce(triggered_at, received_at)"
 
 
-@dataclass
-class ReplayReport:
+class ReplayedDelivery(msgspec.Struct):
+    id: UUID
+    webhook_id: str
+    topic: str
+
+
+class ReplayReport(msgspec.Struct):
+    """What a replay did (or, on a dry run, would do): counts by outcome and the failed ids."""
+
     dry_run: bool
     matched: int = 0
     processed: int = 0
@@ -45,8 +52,8 @@ class ReplayReport:
     ignored: int = 0
     erasing: int = 0  # redacts replayed whose erasure finishes in the background
     missing: int = 0  # deleted since it was selected (shop/redact)
-    failed_ids: list[UUID] = field(default_factory=list)
-    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    failed_ids: list[UUID] = msgspec.field(default_factory=list)
+    deliveries: list[ReplayedDelivery] = msgspec.field(default_factory=list)
     next_cursor: str | None = None
 
     @property
@@ -73,12 +80,11 @@ async def replay_deliveries(
     dry_run: bool = False,
     on_progress: Callable[[ReplayReport], None] | None = None,
 ) -> ReplayReport:
-    async with database.connection() as connection:
+    async with database.reading() as connection:
         selected, next_cursor = await _select(connection, where, limit, cursor)
     report = ReplayReport(dry_run=dry_run, matched=len(selected), next_cursor=next_cursor)
     report.deliveries = [
-        {"id": row["id"], "webhook_id": row["webhook_id"], "topic": row["topic"]}
-        for row in selected
+        ReplayedDelivery(row["id"], row["webhook_id"], row["topic"]) for row in selected
     ]
     if dry_run:
         return report
@@ -123,7 +129,7 @@ async def _select(
 
 
 async def _payloads(database: Database, ids: list[UUID]) -> dict[UUID, str | None]:
-    async with database.connection() as connection:
+    async with database.reading() as connection:
         rows = await connection.fetch(
             "SELECT id, payload::text AS payload FROM webhook_events WHERE id = ANY($1::uuid[])",
             ids,

@@ -15,7 +15,7 @@ from typing import Any
 from app.config import ConfigError, load_settings
 from app.db.enums import DeliveryStatus, SyncResource
 from app.observability.logs import configure_logging
-from app.webhooks.delivery import shop_domain
+from app.shopify.domains import shop_domain
 
 
 def main(argv: list[str] | None = None) -> int:

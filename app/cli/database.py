@@ -12,7 +12,6 @@ from app.admin.events import EventFilter
 from app.config import Settings
 from app.db.database import Database
 from app.db.embedded import embedded_postgres
-from app.db.engine import create_engine
 from app.db.enums import DeliveryStatus
 
 
@@ -41,8 +40,9 @@ def apply_migrations() -> None:
 @asynccontextmanager
 async def started_database(settings: Settings, url: str) -> AsyncIterator[Database]:
     """A small pool for one command; statements may take longer than in the service."""
-    database = Database(
-        create_engine(url, settings.db_connect_timeout),
+    database = Database.from_settings(
+        settings,
+        url,
         # A sync applies two batches at once while it reads the next.
         pool_size=4,
         acquire_timeout=settings.db_connect_timeout + settings.db_acquire_timeout,

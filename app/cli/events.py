@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from app.admin.events import EventFilter, list_events
+from app.admin.schemas import Event
 from app.cli.database import database_url, event_filter, started_database
 from app.config import Settings
 
@@ -22,16 +23,14 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _events(
-    settings: Settings, url: str, where: EventFilter, limit: int
-) -> list[dict[str, Any]]:
+async def _events(settings: Settings, url: str, where: EventFilter, limit: int) -> list[Event]:
     async with started_database(settings, url) as database, database.connection() as connection:
         page = await list_events(connection, where, limit=limit)
     return page.events
 
 
-def _print_table(rows: list[dict[str, Any]], out: TextIO) -> None:
-    cells = [[_cell(row[column]) for column in COLUMNS] for row in rows]
+def _print_table(rows: list[Event], out: TextIO) -> None:
+    cells = [[_cell(getattr(row, column)) for column in COLUMNS] for row in rows]
     widths = [max([len(name), *(len(line[i]) for line in cells)]) for i, name in enumerate(COLUMNS)]
     for line in [list(COLUMNS), *cells]:
         out.write("  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True)))

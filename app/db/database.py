@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from app.db.engine import Engine
+from app.config import Settings
+from app.db.engine import Engine, create_engine
 
 T = TypeVar("T")
 
@@ -97,12 +98,17 @@ class Database:
         pool_size: int,
         acquire_timeout: float,
         statement_timeout: float,
+        read_timeout: float = 10.0,
     ) -> None:
         self.engine = engine
         self.pool_size = pool_size
         self.acquire_timeout = acquire_timeout
         self.statement_timeout = statement_timeout
+        self.read_timeout = read_timeout
+        # Admin reads may hold a quarter of the pool (at least one connection).
+        self.read_share = max(1, pool_size // 4)
         self._turns = asyncio.Semaphore(pool_size)
+        self._reads = asyncio.Semaphore(self.read_share)
 
     async def start(self) -> None:
         # asyncpg's pool hands out connections through an asyncio.Queue, whose
@@ -111,6 +117,7 @@ class Database:
         # requests than connections) a few requests starved past the acquire
         # timeout and got 503. asyncio.Semaphore is first come, first served.
         self._turns = asyncio.Semaphore(self.pool_size)
+        self._reads = asyncio.Semaphore(self.read_share)
         # min_size=0: starting never connects, so the service comes up (not
         # ready) while the database is down and recovers when it returns.
         await self.engine.start_connection_pool(
@@ -254,6 +261,45 @@ class Database:
         return (
             f"BEGIN; SET LOCAL statement_timeout = {timeout_ms};"
             f" SET LOCAL lock_timeout = {timeout_ms};"
+        )
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Connection]:
+        """A transaction for the admin API's reads: bounded in time and in number.
+
+        At most `read_share` of the worker's connections serve reads at once,
+        each statement limited to `read_timeout`, so that any number of slow
+        admin queries leaves the rest of the pool to webhook deliveries.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout_at(loop.time() + self.acquire_timeout):
+                await self._reads.acquire()
+        except TimeoutError as error:
+            raise DatabaseUnavailable("admin reads are using their share of the pool") from error
+        try:
+            async with self.transaction(statement_timeout=self.read_timeout) as transaction:
+                yield transaction.connection
+        finally:
+            self._reads.release()
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        url: str | None = None,
+        *,
+        pool_size: int | None = None,
+        acquire_timeout: float | None = None,
+        statement_timeout: float | None = None,
+    ) -> Database:
+        """The service's database as configured; commands and tools may size it differently."""
+        return cls(
+            create_engine(url or settings.database_url, settings.db_connect_timeout),
+            pool_size=pool_size or settings.db_pool_size,
+            acquire_timeout=acquire_timeout or settings.db_acquire_timeout,
+            statement_timeout=statement_timeout or settings.db_statement_timeout,
+            read_timeout=settings.admin_statement_timeout,
         )
 
 

@@ -1,9 +1,11 @@
 """Errors as HTTP answers, in one place: what a failure looks like to a client.
 
-Every answer is JSON (`{"status_code": ..., "detail": ...}`). A database that
-cannot serve us is never the request's fault: 503 with Retry-After, on every
-endpoint, with the driver's text in the log only (it can name roles, hosts
-and limits).
+Handlers and the code below them raise; this map turns what they raise into
+answers, all with the same JSON body (`ErrorBody`). Domain errors say which
+kind of client mistake they are by subclassing `BadRequest`, `Unauthorized`
+or `NotFound`. A database that cannot serve us is never the request's fault:
+503 with Retry-After, on every endpoint, with the driver's text in the log
+only (it can name roles, hosts and limits).
 """
 
 from __future__ import annotations
@@ -11,14 +13,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
+from litestar.exceptions import HTTPException
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
+    HTTP_404_NOT_FOUND,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
+from litestar.types import ExceptionHandlersMap
 
-from app.db.database import is_database_failure, is_refused_value
+from app.db.database import DatabaseUnavailable, is_database_failure, is_refused_value
 
 log = logging.getLogger("app")
 
@@ -26,36 +33,85 @@ RETRY_AFTER_SECONDS = "5"
 UNAVAILABLE_DETAIL = "the database is unavailable; nothing was recorded, retry later"
 
 
-def unavailable_response(detail: str = UNAVAILABLE_DETAIL) -> Response[dict[str, Any]]:
+class ErrorBody(msgspec.Struct, omit_defaults=True):
+    """Every error answer: the status again, what was wrong, and details when there are any."""
+
+    status_code: int
+    detail: str
+    extra: dict[str, Any] | list[Any] | None = None
+
+
+class BadRequest(Exception):
+    """The request cannot be served as sent (400); the message says why."""
+
+
+class Unauthorized(Exception):
+    """Missing or wrong credentials (401)."""
+
+
+class NotFound(Exception):
+    """Nothing matches what the request names (404)."""
+
+
+def error_response(
+    status_code: int, detail: str, *, extra: Any = None, headers: dict[str, str] | None = None
+) -> Response[ErrorBody]:
     return Response(
-        {"status_code": HTTP_503_SERVICE_UNAVAILABLE, "detail": detail},
-        status_code=HTTP_503_SERVICE_UNAVAILABLE,
+        ErrorBody(status_code, detail, extra or None), status_code=status_code, headers=headers
+    )
+
+
+def _client_error(status_code: int) -> Any:
+    def handler(request: Request[Any, Any, Any], error: Exception) -> Response[ErrorBody]:
+        return error_response(status_code, str(error))
+
+    return handler
+
+
+def _http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[ErrorBody]:
+    """Litestar's own (validation, 401/403 guards, 404 routes, 413 bodies...), in our body."""
+    if error.status_code == HTTP_500_INTERNAL_SERVER_ERROR:
+        return _unexpected(request, error)
+    return error_response(error.status_code, error.detail, extra=error.extra, headers=error.headers)
+
+
+def _unavailable(request: Request[Any, Any, Any], error: Exception) -> Response[ErrorBody]:
+    fields = {"path": request.url.path, "method": request.method, "error": _describe(error)}
+    log.warning("database unavailable", extra={"fields": fields})
+    return unavailable_response()
+
+
+def unavailable_response() -> Response[ErrorBody]:
+    return error_response(
+        HTTP_503_SERVICE_UNAVAILABLE,
+        UNAVAILABLE_DETAIL,
         headers={"Retry-After": RETRY_AFTER_SECONDS},
     )
 
 
-def unexpected_error(request: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
-    """Whatever no handler answered: a database failure (503), or a bug (500)."""
-    fields = {"path": request.url.path, "method": request.method}
+def _unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[ErrorBody]:
+    """Whatever nothing above answered: a database failure (503), or a bug (500)."""
     if is_refused_value(error):
         # A value from the request that PostgreSQL cannot take; the edge
         # validation should have caught it, so it is logged as a warning.
+        fields = {"path": request.url.path, "method": request.method}
         log.warning("database refused a request value", extra={"fields": fields})
-        return Response(
-            {"status_code": HTTP_400_BAD_REQUEST, "detail": "a parameter has a value not allowed"},
-            status_code=HTTP_400_BAD_REQUEST,
-        )
+        return error_response(HTTP_400_BAD_REQUEST, "a parameter has a value not allowed")
     if is_database_failure(error):
-        log.warning(
-            "database unavailable",
-            extra={"fields": {**fields, "error": _describe(error)}},
-        )
-        return unavailable_response("the database is unavailable, retry later")
+        return _unavailable(request, error)
+    fields = {"path": request.url.path, "method": request.method}
     log.error("unhandled error", exc_info=error, extra={"fields": fields})
-    return Response(
-        {"status_code": HTTP_500_INTERNAL_SERVER_ERROR, "detail": "Internal Server Error"},
-        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
-    )
+    return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal Server Error")
+
+
+ERROR_MAP: ExceptionHandlersMap = {
+    BadRequest: _client_error(HTTP_400_BAD_REQUEST),
+    Unauthorized: _client_error(HTTP_401_UNAUTHORIZED),
+    NotFound: _client_error(HTTP_404_NOT_FOUND),
+    DatabaseUnavailable: _unavailable,
+    HTTPException: _http_error,
+    Exception: _unexpected,
+}
 
 
 def _describe(error: BaseException) -> str:

@@ -8,28 +8,14 @@ without a handler are reported as "other", and shops are never a label.
 
 from __future__ import annotations
 
-import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from litestar import Request, Response, get
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from litestar import Request
+from litestar.plugins.prometheus import PrometheusController
+from prometheus_client import Counter, Gauge, Histogram
 
 from app.db.database import Database
-from app.http.openapi import METRICS_RESPONSES
-from app.http.state import database_of, settings_of
-from app.subscriptions.metrics import render_subscription_metrics
-from app.sync.metrics import render_sync_metrics
-
-CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 DELIVERIES = Counter(
     "shopify_ingest_deliveries_total",
@@ -63,25 +49,20 @@ def record_pool(database: Database) -> None:
     POOL_MAX.set(database.pool_size)
 
 
-def render(database: Database) -> bytes:
-    record_pool(database)
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
-    return generate_latest(REGISTRY)
+Refresh = Callable[[Request[Any, Any, Any]], Awaitable[None]]
 
 
-@get(
-    "/metrics",
-    summary="Prometheus metrics",
-    tags=["operations"],
-    media_type=CONTENT_TYPE,
-    responses=METRICS_RESPONSES,
-)
-async def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
-    database = database_of(request)
-    settings = settings_of(request)
-    sync = await render_sync_metrics(database, settings.sync_overdue_seconds)
-    sync += await render_subscription_metrics(database, settings.silence_after_seconds)
-    return Response(render(database) + sync, media_type=CONTENT_TYPE)
+def metrics_controller(*refreshers: Refresh) -> type[PrometheusController]:
+    """Litestar's Prometheus endpoint at /metrics, with the figures read from the
+    database (`refreshers`) brought up to date before each scrape."""
+
+    async def refresh(request: Request[Any, Any, Any]) -> None:
+        for refresher in refreshers:
+            await refresher(request)
+
+    class MetricsController(PrometheusController):
+        path = "/metrics"
+        include_in_schema = False  # Prometheus' text format, for Prometheus
+        before_request = staticmethod(refresh)
+
+    return MetricsController

@@ -21,7 +21,7 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
-from app.admin.controller import admin_only, shop_path
+from app.http.guards import admin_only, shop_path
 from app.http.state import database_of, settings_of
 from app.shopify.client import ShopifyError
 from app.subscriptions.check import CheckRefused, CheckReport, NotConfigured, SubscriptionChecker
@@ -93,6 +93,6 @@ class SubscriptionController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=10000)] = 1000,
     ) -> SilentShops:
         silence_after = settings_of(request).silence_after_seconds
-        async with database_of(request).connection() as connection:
+        async with database_of(request).reading() as connection:
             shops = await silent_shops(connection, silence_after, limit)
         return SilentShops(silence_after_seconds=silence_after, gap_factor=GAP_FACTOR, shops=shops)

@@ -23,8 +23,8 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
-from app.admin.controller import admin_only, shop_path
 from app.db.enums import SyncResource
+from app.http.guards import admin_only, shop_path
 from app.http.state import database_of
 from app.sync.credentials import delete_credentials, store_credentials
 from app.sync.runner import ALL_RESOURCES, SyncRefused, SyncRequest, SyncRunner
@@ -180,13 +180,13 @@ class SyncController(Controller):
         shop: FromPath[str],
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 20,
     ) -> SyncRunList:
-        async with database_of(request).connection() as connection:
+        async with database_of(request).reading() as connection:
             rows = await recent_runs(connection, shop_path(shop), limit)
         return SyncRunList(runs=[_run_out(row) for row in rows])
 
     @get("/sync/runs/{run_id:uuid}", summary="One sync run: kind, status, counts, cost, errors")
     async def get_run(self, request: Request[Any, Any, Any], run_id: FromPath[UUID]) -> SyncRunOut:
-        async with database_of(request).connection() as connection:
+        async with database_of(request).reading() as connection:
             row = await get_run(connection, run_id)
         if row is None:
             raise NotFoundException(f"no sync run with id {run_id}")

@@ -10,14 +10,11 @@ thousands of series.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client import Gauge
 
-from app.db.database import Connection, Database, DatabaseUnavailable
+from app.db.database import Database, DatabaseUnavailable
 from app.db.enums import SyncRunStatus
 
 # Reading the figures may take this long; after it, the scrape goes on without them.
@@ -59,74 +56,72 @@ AND (c.shopify_order_count IS DISTINCT FROM coalesce(c.order_count, 0)
 _MISMATCHED_COUNT = f"SELECT count(*) FROM customers AS c WHERE {MISMATCHED}"  # noqa: S608
 
 
-class _Snapshot(Collector):
-    def __init__(
-        self, runs: list[dict[str, Any]], shops: dict[str, Any], mismatched: int = 0
-    ) -> None:
-        self.runs = runs
-        self.shops = shops
-        self.mismatched = mismatched
-
-    def collect(self) -> Iterator[Metric]:
-        runs = CounterMetricFamily(
-            "shopify_ingest_sync_runs", "Sync runs by status.", labels=["status"]
-        )
-        by_status = {row["status"]: row for row in self.runs}
-        for status in SyncRunStatus:
-            runs.add_metric([status.value], float(by_status.get(status.value, {}).get("runs", 0)))
-        yield runs
-        objects = CounterMetricFamily(
-            "shopify_ingest_sync_objects", "Fetched objects by outcome.", labels=["outcome"]
-        )
-        for outcome in ("applied", "stale", "failed"):
-            objects.add_metric([outcome], self._sum(outcome))
-        yield objects
-        yield CounterMetricFamily(
-            "shopify_ingest_sync_api_cost", "Admin API cost points spent.", self._sum("api_cost")
-        )
-        yield CounterMetricFamily(
-            "shopify_ingest_sync_throttle_wait_seconds",
-            "Time spent waiting for the Admin API's rate limit.",
-            self._sum("throttle_wait"),
-        )
-        yield GaugeMetricFamily(
-            "shopify_ingest_sync_oldest_success_age_seconds",
-            "Age of the oldest last successful sync among shops with credentials.",
-            float(self.shops.get("oldest_success_age") or 0),
-        )
-        shops = GaugeMetricFamily(
-            "shopify_ingest_sync_shops",
-            "Shops whose sync is failing, or overdue (no success within SYNC_OVERDUE_SECONDS).",
-            labels=["state"],
-        )
-        for state in ("failing", "overdue"):
-            shops.add_metric([state], float(self.shops.get(state) or 0))
-        yield shops
-        yield GaugeMetricFamily(
-            "shopify_ingest_customers_mismatched",
-            "Customers whose order count or amount spent differs from Shopify's own figures"
-            " (customers/purchasing_summary) by more than 0.01.",
-            float(self.mismatched),
-        )
-
-    def _sum(self, column: str) -> float:
-        return float(sum(float(row[column] or 0) for row in self.runs))
+# Figures from the database, set by the worker that serves a scrape: with
+# several workers, the most recently set value is the one reported. The sums
+# only grow, like counters, and keep their `_total` names.
+RUNS = Gauge(
+    "shopify_ingest_sync_runs_total",
+    "Sync runs by status (recorded in the database by every process).",
+    ["status"],
+    multiprocess_mode="mostrecent",
+)
+OBJECTS = Gauge(
+    "shopify_ingest_sync_objects_total",
+    "Fetched objects by outcome.",
+    ["outcome"],
+    multiprocess_mode="mostrecent",
+)
+API_COST = Gauge(
+    "shopify_ingest_sync_api_cost_total",
+    "Admin API cost points spent.",
+    multiprocess_mode="mostrecent",
+)
+THROTTLE_WAIT = Gauge(
+    "shopify_ingest_sync_throttle_wait_seconds_total",
+    "Time spent waiting for the Admin API's rate limit.",
+    multiprocess_mode="mostrecent",
+)
+OLDEST_SUCCESS_AGE = Gauge(
+    "shopify_ingest_sync_oldest_success_age_seconds",
+    "Age of the oldest last successful sync among shops with credentials.",
+    multiprocess_mode="mostrecent",
+)
+SHOPS = Gauge(
+    "shopify_ingest_sync_shops",
+    "Shops whose sync is failing, or overdue (no success within SYNC_OVERDUE_SECONDS).",
+    ["state"],
+    multiprocess_mode="mostrecent",
+)
+CUSTOMERS_MISMATCHED = Gauge(
+    "shopify_ingest_customers_mismatched",
+    "Customers whose order count or amount spent differs from Shopify's own figures"
+    " (customers/purchasing_summary) by more than 0.01.",
+    multiprocess_mode="mostrecent",
+)
 
 
-async def _read(connection: Connection, overdue_seconds: float) -> _Snapshot:
-    runs = [dict(row) for row in await connection.fetch(_RUNS)]
-    shops = await connection.fetchrow(_SHOPS, overdue_seconds)
-    mismatched = await connection.fetchval(_MISMATCHED_COUNT)
-    return _Snapshot(runs, dict(shops) if shops is not None else {}, int(mismatched or 0))
-
-
-async def render_sync_metrics(database: Database, overdue_seconds: float) -> bytes:
-    """The sync's metrics in Prometheus' text format; empty when the database does not answer."""
+async def refresh_sync_metrics(database: Database, overdue_seconds: float) -> None:
+    """Read the figures; when the database does not answer in time, the last ones stay."""
     try:
-        async with asyncio.timeout(SCRAPE_TIMEOUT), database.connection() as connection:
-            snapshot = await _read(connection, overdue_seconds)
+        async with asyncio.timeout(SCRAPE_TIMEOUT), database.reading() as connection:
+            runs = await connection.fetch(_RUNS)
+            shops = await connection.fetchrow(_SHOPS, overdue_seconds)
+            mismatched = await connection.fetchval(_MISMATCHED_COUNT)
     except (DatabaseUnavailable, TimeoutError):
-        return b""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(snapshot)
-    return generate_latest(registry)
+        return
+    by_status = {row["status"]: row for row in runs}
+    for status in SyncRunStatus:
+        row = by_status.get(status.value)
+        RUNS.labels(status=status.value).set(row["runs"] if row else 0)
+    for outcome in ("applied", "stale", "failed"):
+        OBJECTS.labels(outcome=outcome).set(_sum(runs, outcome))
+    API_COST.set(_sum(runs, "api_cost"))
+    THROTTLE_WAIT.set(_sum(runs, "throttle_wait"))
+    OLDEST_SUCCESS_AGE.set(float((shops and shops["oldest_success_age"]) or 0))
+    for state in ("failing", "overdue"):
+        SHOPS.labels(state=state).set(float((shops and shops[state]) or 0))
+    CUSTOMERS_MISMATCHED.set(int(mismatched or 0))
+
+
+def _sum(runs: list[Any], column: str) -> float:
+    return float(sum(float(row[column] or 0) for row in runs))

@@ -2,7 +2,8 @@
 
 The order of checks is part of the contract: size (413, enforced by Litestar
 as the body is read), signature (401), headers (400), body (400), then one
-database transaction that records and applies the delivery.
+database transaction that records and applies the delivery. What is raised
+becomes an answer in app/http/errors.py; here it is only reported.
 """
 
 from __future__ import annotations
@@ -10,24 +11,40 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import msgspec
 from litestar import Request, post
-from litestar.exceptions import HTTPException
-from litestar.status_codes import (
-    HTTP_400_BAD_REQUEST,
-    HTTP_401_UNAUTHORIZED,
-    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-    HTTP_503_SERVICE_UNAVAILABLE,
-)
 
-from app.db.database import Database, DatabaseUnavailable
-from app.http.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_DETAIL
 from app.http.limits import body_verified
-from app.http.openapi import WEBHOOK_RESPONSES
+from app.http.openapi import UNAVAILABLE, error_response, example_response
 from app.http.state import database_of, settings_of
-from app.observability.deliveries import DeliveryReport, report_delivery
-from app.webhooks.delivery import BadDelivery, Delivery, header, parse_delivery, signature_is_valid
+from app.webhooks.delivery import header, parse_delivery, verify_signature
 from app.webhooks.ingest import ingest
 from app.webhooks.outcomes import Outcome
+from app.webhooks.reporting import DeliveryReport, report_delivery
+
+
+class WebhookAnswer(msgspec.Struct):
+    """The delivery is durably in the ledger; `status` says what it did."""
+
+    status: Outcome
+    webhook_id: str
+
+
+RESPONSES = {
+    200: example_response(
+        "Recorded (and applied, unless stale, duplicate, failed or ignored)",
+        WebhookAnswer(Outcome.processed, "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"),
+        WebhookAnswer(Outcome.duplicate, "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"),
+    ),
+    400: error_response(
+        400,
+        "A required header is missing or malformed, or the body is not a JSON object",
+        "missing header X-Shopify-Webhook-Id",
+    ),
+    401: error_response(401, "Missing or invalid signature", "invalid or missing HMAC signature"),
+    413: error_response(413, "Body larger than MAX_BODY_BYTES", "Request Entity Too Large"),
+    503: UNAVAILABLE,
+}
 
 
 @post(
@@ -41,67 +58,26 @@ from app.webhooks.outcomes import Outcome
         "X-Shopify-Triggered-At, X-Shopify-API-Version (or the same names without `X-`). "
         "Verifies the signature, records the delivery in the ledger and applies it, in one "
         "transaction. Answers 200 with `status` processed, stale (older than the stored "
-        "data), duplicate, failed (recorded, but the payload could not be applied) or "
-        "ignored (topic without a handler)."
+        "data), duplicate, failed (recorded, but the payload could not be applied), "
+        "ignored (topic without a handler) or erasing (a redact whose erasure finishes in "
+        "the background)."
     ),
-    responses=WEBHOOK_RESPONSES,
+    responses=RESPONSES,
     tags=["webhooks"],
 )
-async def receive_webhook(request: Request[Any, Any, Any]) -> dict[str, str]:
+async def receive_webhook(request: Request[Any, Any, Any]) -> WebhookAnswer:
     report = DeliveryReport(started=time.perf_counter())
+    database = database_of(request)
     try:
-        body = await _body(request, report)
-        if not signature_is_valid(
-            body, header(request.headers, "hmac-sha256"), settings_of(request).shopify_secrets
-        ):
-            report.outcome = "rejected_signature"
-            raise HTTPException(
-                status_code=HTTP_401_UNAUTHORIZED, detail="invalid or missing HMAC signature"
-            )
+        body = await request.body()
+        signature = header(request.headers, "hmac-sha256")
+        verify_signature(body, signature, settings_of(request).shopify_secrets)
         body_verified()  # no longer counts against the unverified-body budget
-        delivery = _parse(request, body, report)
-        outcome = await _ingest(database_of(request), delivery, report)
-        report.outcome = outcome.value
-        return {"status": outcome.value, "webhook_id": delivery.webhook_id}
-    finally:
-        report_delivery(report, database_of(request))
-
-
-async def _body(request: Request[Any, Any, Any], report: DeliveryReport) -> bytes:
-    try:
-        return await request.body()
-    except HTTPException as error:
-        if error.status_code == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
-            report.outcome = "rejected_too_large"
-        elif error.status_code == HTTP_503_SERVICE_UNAVAILABLE:
-            # A chunked body that would exceed the unverified-body budget.
-            report.outcome = "unavailable"
+        report.delivery = delivery = parse_delivery(request.headers, body)
+        report.outcome = await ingest(database, delivery)
+        return WebhookAnswer(report.outcome, delivery.webhook_id)
+    except Exception as error:
+        report.refused(error)
         raise
-
-
-def _parse(request: Request[Any, Any, Any], body: bytes, report: DeliveryReport) -> Delivery:
-    try:
-        delivery = parse_delivery(request.headers, body)
-    except BadDelivery as error:
-        report.outcome = "rejected_bad_request"
-        raise HTTPException(status_code=HTTP_400_BAD_REQUEST, detail=str(error)) from None
-    report.delivery = delivery
-    return delivery
-
-
-async def _ingest(database: Database, delivery: Delivery, report: DeliveryReport) -> Outcome:
-    try:
-        return await ingest(database, delivery)
-    except BadDelivery as error:
-        report.outcome = "rejected_bad_request"
-        raise HTTPException(status_code=HTTP_400_BAD_REQUEST, detail=str(error)) from None
-    except DatabaseUnavailable as error:
-        report.outcome = "unavailable"
-        # Why, for the operator (out of shared memory, login refused...): the
-        # driver's text goes to the log, never to the client.
-        report.error = str(error)
-        raise HTTPException(
-            status_code=HTTP_503_SERVICE_UNAVAILABLE,
-            detail=UNAVAILABLE_DETAIL,
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        ) from None
+    finally:
+        report_delivery(report, database)

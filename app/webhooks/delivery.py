@@ -18,15 +18,21 @@ from typing import Annotated
 
 import msgspec
 
-SHOP_DOMAIN = re.compile(r"[a-z0-9][a-z0-9-]*\.myshopify\.com")
+from app.http.errors import BadRequest, Unauthorized
+from app.shopify.domains import shop_domain
+
 VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 TOPIC = re.compile(r"[A-Za-z0-9_]+([/.][A-Za-z0-9_]+)+")
 
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
-class BadDelivery(Exception):
+class BadDelivery(BadRequest):
     """The request is not a well-formed webhook delivery (answered 400)."""
+
+
+class InvalidSignature(Unauthorized):
+    """The body is not signed with the app's secret (answered 401; nothing is stored)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,12 @@ def signature_is_valid(body: bytes, signature: str | None, secrets: tuple[bytes,
     return valid
 
 
+def verify_signature(body: bytes, signature: str | None, secrets: tuple[bytes, ...]) -> None:
+    """Raises InvalidSignature unless the body is signed with one of the secrets."""
+    if not signature_is_valid(body, signature, secrets):
+        raise InvalidSignature("invalid or missing HMAC signature")
+
+
 def parse_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
     """Read the delivery's headers, raising BadDelivery naming the first bad one."""
     return Delivery(
@@ -73,14 +85,6 @@ def parse_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
         triggered_at=_triggered_at(header(headers, "triggered-at")),
         body=body,
     )
-
-
-def shop_domain(value: str) -> str | None:
-    """The shop's domain in lower case; None when it is not a *.myshopify.com domain."""
-    domain = value.strip().lower()
-    if len(domain) > 255 or not SHOP_DOMAIN.fullmatch(domain):
-        return None
-    return domain
 
 
 def _shop_domain(value: str | None) -> str:

@@ -22,7 +22,6 @@ PUBLIC_ROUTES = {
     ("post", "/webhooks/shopify"),
     ("get", "/health"),
     ("get", "/health/ready"),
-    ("get", "/metrics"),
 }
 # Every endpoint documents its responses with examples.
 DOCUMENTED_ROUTES = ADMIN_ROUTES | PUBLIC_ROUTES
@@ -175,6 +174,61 @@ async def test_documented_examples_match_real_answers(
     assert unsigned.json() == examples(webhook["401"])[0]
     answer = await shopify.post(client, "orders/create", shopify.order(4242, customer_id=4243))
     assert set(answer.json()) == set(examples(webhook["200"])[0])
+
+
+def resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """A schema node with `$ref`s (also inside oneOf/allOf) followed."""
+    if "$ref" in node:
+        found: dict[str, Any] = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+        return found
+    for key in ("oneOf", "allOf", "anyOf"):
+        for option in node.get(key, []):
+            if "$ref" in option:
+                return resolve(schema, option)
+    return node
+
+
+async def test_every_answer_is_typed(schema: dict[str, Any]) -> None:
+    """Every JSON answer of every operation names its properties: no free-form objects."""
+    untyped = []
+    for path, operations in schema["paths"].items():
+        for method, found in operations.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            for status, response in found["responses"].items():
+                for media_type, media in response.get("content", {}).items():
+                    body = resolve(schema, media.get("schema", {}))
+                    if media_type == "application/json" and not body.get("properties"):
+                        untyped.append((method, path, status))
+    assert not untyped, untyped
+
+
+async def test_errors_share_one_body(schema: dict[str, Any]) -> None:
+    for path, operations in schema["paths"].items():
+        if path == "/health/ready":
+            continue  # its 503 is the probe's answer: which part is not ready
+        for method, found in operations.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            for status, response in found["responses"].items():
+                if not status.startswith(("4", "5")):
+                    continue
+                media = response.get("content", {}).get("application/json", {})
+                body = resolve(schema, media.get("schema", {}))
+                assert {"status_code", "detail"} <= set(body.get("properties", {})), (
+                    method,
+                    path,
+                    status,
+                )
+
+
+async def test_metrics_are_served_outside_the_schema(
+    schema: dict[str, Any], client: httpx.AsyncClient
+) -> None:
+    assert "/metrics" not in schema["paths"]
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert "# TYPE shopify_ingest_deliveries_total counter" in response.text
 
 
 async def test_schema_ui_is_served(client: httpx.AsyncClient) -> None:

@@ -1,0 +1,1 @@
+"""Webhook deliveries: verify, record in the ledger, apply through the topic handlers."""
