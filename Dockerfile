@@ -54,7 +54,9 @@ COPY migrations ./migrations
 COPY app ./app
 RUN python -m compileall -q app migrations piccolo_conf.py
 
-USER app:app
+# Numeric (the `app` user and group above): Kubernetes' runAsNonRoot can only
+# verify a numeric user, and no name lookup is needed at run time.
+USER 10001:10001
 
 EXPOSE 8000
 
