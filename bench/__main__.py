@@ -7,10 +7,18 @@ with the service talking to PostgreSQL directly and once through PgBouncer:
 - drives it with wrk at each connection count for a fixed duration, with
   realistic signed deliveries (bench/deliveries.py, ~5 % duplicates);
 - records deliveries/s, latency percentiles, answers by status, the service's
-  peak RSS and CPU, and the load generator's CPU;
+  peak RSS, and CPU milliseconds per delivery of the service's processes, of
+  PostgreSQL (the postmaster and all its children, from /proc), of PgBouncer
+  and of the load generator (bench/cpu.py);
 - checks that the ledger holds exactly the deliveries the service accepted;
 - measures the ceiling: the service's own SQL in a bare asyncpg loop, and the
   textbook three-statement loop, with the same number of connections.
+
+Then the head-to-head (bench/compare.py, alone with `--compare`): the service
+with the image's worker count (and one worker) against the minimal-schema bare
+loop (bench/bare.py) and the textbook Litestar service (bench/textbook.py),
+in interleaved rounds, on ~3 KB orders/create deliveries, straight to
+PostgreSQL; throughput, p99, the CPU split, and the ratios.
 
 Then a full Admin API sync (`python -m app sync --full` against the Shopify
 stand-in, bench/sync.py) on a database of its own; `--sync-only` runs just
@@ -25,9 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import json
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,11 +42,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import psutil
 
-from bench import ceiling
+from bench import ceiling, compare
+from bench.cpu import CpuMeter, children_cpu_seconds, postmaster_pid, tree_cpu_seconds
 from bench.deliveries import generate, write_lua_table
+from bench.load import accepted_by_service, ledger_rows, wrk
 from bench.sync import FULL, SMOKE, SyncResult, measure_sync, print_sync
 from tests.support.stack import SERVICE_DEFAULTS, Stack
 
@@ -64,6 +71,9 @@ class LoadResult:
     service_peak_rss_mb: float
     service_cpu_seconds: float
     generator_cpu_seconds: float
+    # CPU milliseconds per delivery the service handled (accepted + duplicates):
+    # service, postgres, generator, and pgbouncer when it is in the path.
+    cpu_ms_per_delivery: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,6 +84,7 @@ class Report:
     load: list[LoadResult] = field(default_factory=list)
     ceilings: dict[str, dict[str, float]] = field(default_factory=dict)
     soak: dict[str, Any] | None = None
+    compare: compare.CompareReport | None = None
     sync: SyncResult | None = None
 
 
@@ -85,9 +96,10 @@ def main() -> int:
     report = Report(args.workers, int(SERVICE_DEFAULTS["DB_POOL_SIZE"]), 0)
     if not args.sync_only:
         _webhooks(args, report)
-    # After the webhook runs, on its own database: the two never share the CPU.
-    report.sync = measure_sync(SMOKE if args.smoke else FULL)
-    print_sync(report.sync)
+    if not args.compare:
+        # After the webhook runs, on its own database: the two never share the CPU.
+        report.sync = measure_sync(SMOKE if args.smoke else FULL)
+        print_sync(report.sync)
     _print_summary(report)
     output = args.json or HERE / "results" / time.strftime("bench-%Y%m%d-%H%M%S.json")
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -99,11 +111,13 @@ def main() -> int:
 def _correct(report: Report) -> bool:
     """Counts are what the benchmark asserts; the figures themselves never fail it."""
     sync_ok = report.sync is None or report.sync.counts_match
-    return sync_ok and all(result.counts_match for result in report.load)
+    compare_ok = report.compare is None or report.compare.counts_match
+    return sync_ok and compare_ok and all(result.counts_match for result in report.load)
 
 
 def _webhooks(args: argparse.Namespace, report: Report) -> None:
-    """The webhook load runs (direct and through PgBouncer), their ceilings and the soak."""
+    """The webhook load runs (direct and through PgBouncer), their ceilings, the soak, and
+    the head-to-head."""
     connections = [16] if args.smoke else [int(n) for n in args.connections.split(",")]
     duration = 3.0 if args.smoke else args.duration
     workdir = Path(tempfile.mkdtemp(prefix="shopify-ingest-bench-"))
@@ -115,28 +129,63 @@ def _webhooks(args: argparse.Namespace, report: Report) -> None:
     env = {"LOG_LEVEL": "INFO", "DB_POOL_SIZE": str(pool_size)}
     try:
         with Stack(workers=args.workers, secret=SECRET, env=env) as stack:
-            ceiling_seconds = 1.0 if args.smoke else args.ceiling
-            for configuration in ("direct", "pgbouncer"):
-                url = _use(stack, configuration)
-                # Unmeasured: one pass through the deliveries fills the tables
-                # (later passes mostly update) and warms the plan caches.
-                _load(stack, configuration, 16, 2.0 if args.smoke else 8.0, lua_table, url)
-                # The ceiling is measured before and after the load runs, and
-                # averaged: the database grows during the run.
-                before = _ceilings(url, deliveries, args.workers * pool_size, ceiling_seconds)
-                for count in connections:
-                    result = _load(stack, configuration, count, duration, lua_table, url)
-                    report.load.append(result)
-                    _print_load(result)
-                after = _ceilings(url, deliveries, args.workers * pool_size, ceiling_seconds)
-                report.ceilings[configuration] = {
-                    name: (before[name] + after[name]) / 2 for name in before
-                }
-                print(f"  ceilings ({configuration}): before {before}, after {after}")
-            if args.soak:
-                report.soak = _soak(stack, args.soak, lua_table)
+            if not args.compare:
+                _realistic(args, report, stack, connections, duration, deliveries, lua_table)
+            if args.compare or not args.no_compare:
+                report.compare = compare.run(stack, _compare_options(args), workdir, SECRET)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _compare_options(args: argparse.Namespace) -> compare.Options:
+    if args.smoke:
+        return compare.Options(
+            workers=[args.workers],
+            rounds=1,
+            seconds=1.0,
+            warmup_seconds=0.0,
+            deliveries=500,
+            latency_connections=None,
+            settle_seconds=0.3,
+        )
+    return compare.Options(
+        workers=[int(n) for n in args.compare_workers.split(",")],
+        rounds=args.rounds,
+        seconds=args.compare_duration,
+        warmup_seconds=3.0,
+        deliveries=args.compare_deliveries,
+    )
+
+
+def _realistic(
+    args: argparse.Namespace,
+    report: Report,
+    stack: Stack,
+    connections: list[int],
+    duration: float,
+    deliveries: list[Any],
+    lua_table: Path,
+) -> None:
+    """The realistic mix, direct and through PgBouncer, with ceilings; then the soak."""
+    pool_size = report.pool_size_per_worker
+    ceiling_seconds = 1.0 if args.smoke else args.ceiling
+    for configuration in ("direct", "pgbouncer"):
+        url = _use(stack, configuration)
+        # Unmeasured: one pass through the deliveries fills the tables
+        # (later passes mostly update) and warms the plan caches.
+        _load(stack, configuration, 16, 2.0 if args.smoke else 8.0, lua_table, url)
+        # The ceiling is measured before and after the load runs, and
+        # averaged: the database grows during the run.
+        before = _ceilings(url, deliveries, args.workers * pool_size, ceiling_seconds)
+        for count in connections:
+            result = _load(stack, configuration, count, duration, lua_table, url)
+            report.load.append(result)
+            _print_load(result)
+        after = _ceilings(url, deliveries, args.workers * pool_size, ceiling_seconds)
+        report.ceilings[configuration] = {name: (before[name] + after[name]) / 2 for name in before}
+        print(f"  ceilings ({configuration}): before {before}, after {after}")
+    if args.soak:
+        report.soak = _soak(stack, args.soak, lua_table)
 
 
 def _arguments() -> argparse.Namespace:
@@ -150,6 +199,24 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--soak", type=float, default=0, help="seconds of RSS soak at 64 conns")
     parser.add_argument(
         "--sync-only", action="store_true", help="only the full Admin API sync (bench/sync.py)"
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="only the head-to-head: service vs bare loop vs textbook service (bench/compare.py)",
+    )
+    parser.add_argument(
+        "--no-compare", action="store_true", help="leave the head-to-head out of the full run"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="head-to-head: interleaved rounds")
+    parser.add_argument(
+        "--compare-duration", type=float, default=10.0, help="head-to-head: seconds per run"
+    )
+    parser.add_argument(
+        "--compare-workers", default="2,1", help="head-to-head: service worker counts, in order"
+    )
+    parser.add_argument(
+        "--compare-deliveries", type=int, default=5000, help="head-to-head: distinct ~3 KB bodies"
     )
     parser.add_argument("--json", type=Path, help="where to write the figures")
     return parser.parse_args()
@@ -169,18 +236,25 @@ def _load(
     stack: Stack, configuration: str, connections: int, seconds: float, lua_table: Path, url: str
 ) -> LoadResult:
     run = f"{configuration}-c{connections}-{time.monotonic_ns()}"
+    assert stack.postgres is not None and stack.pgbouncer is not None
+    trees = {"postgres": postmaster_pid(stack.postgres.pgdata)}
+    if configuration == "pgbouncer" and stack.pgbouncer.process is not None:
+        trees["pgbouncer"] = stack.pgbouncer.process.pid
     sampler = _ServiceSampler(stack.pid)
     sampler.start()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    completed = _wrk(stack, connections, seconds, lua_table, run)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    meter = CpuMeter(**trees).start()
+    generator_before = children_cpu_seconds()
+    figures = wrk(stack.base_url, connections, seconds, lua_table, run, DUPLICATE_EVERY)
+    generator = children_cpu_seconds() - generator_before
     time.sleep(1.0)  # let requests still in flight when wrk stopped finish
     sampler.stop()
-    figures = json.loads(completed.stdout.strip().splitlines()[-1])
-    ledger_rows = asyncio.run(_ledger_rows(stack.postgres_url or url, run))
-    accepted = _accepted_by_service(stack.log(), run)
+    others = meter.stop()
+    rows = asyncio.run(ledger_rows(stack.postgres_url or url, run))
+    accepted = accepted_by_service(stack.log(), run)
     latency = {name: value / 1000 for name, value in figures["latency_us"].items()}
     answered = figures["accepted"] + figures["duplicate"] + figures["non_2xx"]
+    handled = max(1, accepted + figures["duplicate"])
+    cpu = {"service": sampler.cpu_seconds, **others, "generator": generator}
     return LoadResult(
         configuration=configuration,
         connections=connections,
@@ -195,57 +269,14 @@ def _load(
             "socket_errors": figures["socket_errors"],
             "timeouts": figures["timeouts"],
         },
-        ledger_rows=ledger_rows,
+        ledger_rows=rows,
         accepted_by_service=accepted,
-        counts_match=ledger_rows == accepted and figures["accepted"] <= accepted,
+        counts_match=rows == accepted and figures["accepted"] <= accepted,
         service_peak_rss_mb=sampler.peak_rss / 2**20,
         service_cpu_seconds=sampler.cpu_seconds,
-        generator_cpu_seconds=(after.ru_utime + after.ru_stime)
-        - (before.ru_utime + before.ru_stime),
+        generator_cpu_seconds=generator,
+        cpu_ms_per_delivery={name: 1000 * value / handled for name, value in cpu.items()},
     )
-
-
-def _wrk(
-    stack: Stack, connections: int, seconds: float, lua_table: Path, run: str
-) -> subprocess.CompletedProcess[str]:
-    """wrk with bench/wrk.lua: webhook ids `<run>-<thread>-<n>`, a duplicate every so often."""
-    return subprocess.run(
-        [
-            *("wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "-T10s"),
-            *("-s", str(HERE / "wrk.lua"), stack.base_url),
-            *("--", str(lua_table), run, str(DUPLICATE_EVERY)),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 120,
-    )
-
-
-async def _ledger_rows(url: str, run: str) -> int:
-    connection = await asyncpg.connect(url, statement_cache_size=0)
-    try:
-        count: int = await connection.fetchval(
-            "SELECT count(*) FROM webhook_events WHERE webhook_id LIKE $1", f"{run}-%"
-        )
-        return count
-    finally:
-        await connection.close()
-
-
-def _accepted_by_service(log: str, run: str) -> int:
-    """Deliveries of this run the service answered 2xx for, other than duplicates.
-
-    Counted from its per-delivery log lines: wrk stops reading at the end of its
-    run, but what the server answered (and committed) then still counts.
-    """
-    accepted = 0
-    marker = f'"webhook_id": "{run}-'
-    for line in log.splitlines():
-        if marker in line:
-            outcome = json.loads(line).get("outcome")
-            accepted += outcome in ("processed", "stale", "failed", "ignored")
-    return accepted
 
 
 class _ServiceSampler(threading.Thread):
@@ -263,12 +294,7 @@ class _ServiceSampler(threading.Thread):
         return [self.root, *self.root.children(recursive=True)]
 
     def _cpu(self) -> float:
-        total = 0.0
-        for process in self._processes():
-            with contextlib.suppress(psutil.Error):
-                times = process.cpu_times()
-                total += times.user + times.system
-        return total
+        return tree_cpu_seconds(self.root.pid)
 
     def run(self) -> None:
         while self.running:
@@ -311,10 +337,11 @@ def _soak(stack: Stack, seconds: float, lua_table: Path) -> dict[str, Any]:
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
-    completed = _wrk(stack, 64, seconds, lua_table, f"soak-{time.monotonic_ns()}")
+    figures = wrk(
+        stack.base_url, 64, seconds, lua_table, f"soak-{time.monotonic_ns()}", DUPLICATE_EVERY
+    )
     sampler_stop.set()
     thread.join()
-    figures = json.loads(completed.stdout.strip().splitlines()[-1])
     return {
         "seconds": seconds,
         "requests": figures["requests"],
@@ -331,14 +358,21 @@ def _print_load(result: LoadResult) -> None:
         f"{result.deliveries_per_second:7.0f}/s  p50 {result.latency_ms['p50']:6.1f} "
         f"p95 {result.latency_ms['p95']:6.1f} p99 {result.latency_ms['p99']:6.1f} "
         f"max {result.latency_ms['max']:7.1f} ms  non-2xx {result.statuses['non_2xx']}  "
-        f"rss {result.service_peak_rss_mb:.0f} MB  ledger {result.ledger_rows}"
+        f"rss {result.service_peak_rss_mb:.0f} MB  CPU ms/delivery "
+        f"{_cpu_split(result.cpu_ms_per_delivery)}  ledger {result.ledger_rows}"
         f"{' = ' if result.counts_match else ' != '}{result.accepted_by_service} accepted"
     )
+
+
+def _cpu_split(cpu: dict[str, float]) -> str:
+    return " ".join(f"{name} {value:.2f}" for name, value in cpu.items())
 
 
 def _print_summary(report: Report) -> None:
     if report.load:
         _print_load_summary(report)
+    if report.compare:
+        compare.print_report(report.compare)
     if report.sync:
         sync = report.sync
         print(
@@ -352,20 +386,23 @@ def _print_summary(report: Report) -> None:
 def _print_load_summary(report: Report) -> None:
     print(
         "\nconfiguration  conns  deliveries/s  %service-SQL  %reference  p50    p95    p99"
-        "    max ms  non-2xx  peak RSS  gen CPU  counts"
+        "    max ms  non-2xx  peak RSS  CPU ms/delivery: service  postgres  pgbouncer  generator"
+        "  counts"
     )
     for result in report.load:
         ceilings = report.ceilings.get(result.configuration, {})
         own = 100 * result.deliveries_per_second / ceilings.get("service_sql_per_second", 1e-9)
         ref = 100 * result.deliveries_per_second / ceilings.get("reference_per_second", 1e-9)
         latency = result.latency_ms
+        cpu = result.cpu_ms_per_delivery
         print(
             f"{result.configuration:13}  {result.connections:5}  "
             f"{result.deliveries_per_second:12.0f}  {own:11.0f}%  {ref:9.0f}%  "
             f"{latency['p50']:5.1f}  {latency['p95']:5.1f}  {latency['p99']:5.1f}  "
             f"{latency['max']:8.1f}  {result.statuses['non_2xx']:7}  "
-            f"{result.service_peak_rss_mb:6.0f} MB  {result.generator_cpu_seconds:6.1f} s  "
-            f"{'ok' if result.counts_match else 'MISMATCH'}"
+            f"{result.service_peak_rss_mb:6.0f} MB  {cpu.get('service', 0):24.2f}  "
+            f"{cpu.get('postgres', 0):8.2f}  {cpu.get('pgbouncer', 0):9.2f}  "
+            f"{cpu.get('generator', 0):9.2f}  {'ok' if result.counts_match else 'MISMATCH'}"
         )
     for configuration, figures in report.ceilings.items():
         print(

@@ -6,6 +6,12 @@ Shopify's sample order with 1 to 5 line items (about 4-15 KB). Some orders
 get an update that is queued before their create (an out-of-order pair).
 Webhook ids are not part of the body or the signature: the load generator
 makes them unique per request (and repeats one now and then as a duplicate).
+
+`generate_compact_orders` is the head-to-head's workload (bench/compare.py):
+only orders/create, Shopify's sample order trimmed to about 3 KB (one line
+item, no price sets, fulfillments, refunds or addresses but the shipping one,
+no null top-level fields), a nested customer, every order and customer id
+distinct, over several shops.
 """
 
 from __future__ import annotations
@@ -112,6 +118,54 @@ def _customer(sample: dict[str, Any], customer_id: int, rng: random.Random) -> d
         updated_at=f"2026-10-{rng.randint(1, 28):02d}T12:00:00-05:00",
     )
     return customer
+
+
+# What the compact order leaves out of Shopify's sample (besides every `*_set`
+# price block and the top-level keys that are null or empty).
+_COMPACT_DROPPED = (
+    "billing_address",
+    "client_details",
+    "discount_applications",
+    "fulfillments",
+    "line_item_groups",
+    "payment_terms",
+    "refunds",
+    "returns",
+    "shipping_lines",
+)
+
+
+def compact_order_sample() -> dict[str, Any]:
+    """Shopify's sample orders/create body trimmed to about 3 KB."""
+    order: dict[str, Any] = json.loads((FIXTURES / "orders_create.json").read_text())
+    for key in _COMPACT_DROPPED:
+        order.pop(key, None)
+    order["line_items"] = order["line_items"][:1]
+    for item in order["line_items"]:
+        for key in [key for key in item if key.endswith("_set")]:
+            del item[key]
+    for key in list(order):
+        if key.endswith("_set") or order[key] is None or order[key] == []:
+            del order[key]
+    return order
+
+
+def generate_compact_orders(
+    secret: str, *, count: int = 5000, shops: int = 8, seed: int = 11
+) -> list[Delivery]:
+    """`count` signed ~3 KB orders/create deliveries, each a new order of a new customer."""
+    rng = random.Random(seed)
+    sample = compact_order_sample()
+    deliveries = []
+    for number in range(count):
+        shop = f"compact-{rng.randrange(shops)}.myshopify.com"
+        customer_id = ID_BASE + 3 * 10**9 + number
+        order = _order(sample, ID_BASE + 2 * 10**9 + number, customer_id, rng)
+        order["customer"]["updated_at"] = order["customer"]["created_at"] = order["created_at"]
+        order["customer"]["admin_graphql_api_id"] = f"gid://shopify/Customer/{customer_id}"
+        order["admin_graphql_api_id"] = f"gid://shopify/Order/{order['id']}"
+        deliveries.append(_delivery("orders/create", shop, order, secret))
+    return deliveries
 
 
 def write_lua_table(deliveries: list[Delivery], path: Path) -> None:

@@ -1,0 +1,458 @@
+"""The head-to-head: the service against what a developer would write instead.
+
+Three subjects, on the same PostgreSQL (the stack's, no PgBouncer), the same
+~3 KB signed orders/create deliveries (bench/deliveries.py,
+generate_compact_orders: distinct orders and customers over 8 shops, every
+webhook id new, no duplicates; the list repeats every few seconds, so later
+passes update the same rows), in interleaved rounds (the order of the subjects rotates from
+round to round):
+
+- service: `python -m app serve` with N workers, talking straight to
+  PostgreSQL, driven by wrk (bench/wrk.lua) at 32 connections (throughput)
+  and at 16 (latency);
+- bare loop: 16 asyncio tasks in this process on an asyncpg pool, minimal
+  schema in its own database, three statements per delivery, no HTTP
+  (bench/bare.py);
+- textbook: a minimal Litestar app doing the bare loop's work behind HTTP,
+  Uvicorn with the same N workers and server options (bench/textbook.py),
+  driven like the service.
+
+Per run: deliveries/s, latency p50/p99/max, and CPU milliseconds per
+committed delivery of the service's (or loop's) processes, of PostgreSQL
+(the postmaster and all its children) and of wrk (bench/cpu.py). Per round:
+service/bare loop and service/textbook throughput ratios (at 32 connections);
+over the rounds: min-max of each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import psutil
+
+from bench import bare
+from bench.cpu import (
+    CpuMeter,
+    children_cpu_seconds,
+    own_cpu_seconds,
+    postmaster_pid,
+    system_busy_seconds,
+)
+from bench.deliveries import Delivery, generate_compact_orders, write_lua_table
+from bench.load import NO_DUPLICATES, accepted_by_service, ledger_rows, wrk
+from bench.textbook import TextbookServer
+from tests.support.stack import Stack
+
+SERVICE, BARE, TEXTBOOK = "service", "bare loop", "textbook"
+SUBJECTS = (SERVICE, BARE, TEXTBOOK)
+
+
+@dataclass(frozen=True)
+class Options:
+    workers: list[int]
+    rounds: int
+    seconds: float
+    warmup_seconds: float
+    deliveries: int
+    throughput_connections: int = 32
+    latency_connections: int | None = 16  # None: no separate latency run
+    bare_tasks: int = 16
+    settle_seconds: float = 1.0  # after wrk stops, inside the CPU window: in-flight requests end
+
+
+@dataclass
+class Run:
+    workers: int  # the block's worker count (service and textbook; the bare loop is 1 process)
+    round: int
+    subject: str
+    connections: int  # wrk connections, or the bare loop's tasks
+    seconds: float
+    committed: int  # ledger rows of this run (every webhook id is new: one per 2xx)
+    deliveries_per_second: float  # 2xx answers (bare loop: transactions) per second
+    latency_ms: dict[str, float]
+    non_2xx: int
+    socket_errors: int
+    # CPU ms per committed delivery: "service" (the service's or textbook's process
+    # tree, or the bare loop's own process), "postgres", "generator" (wrk).
+    cpu_ms_per_delivery: dict[str, float]
+    counts_match: bool
+    # WAL PostgreSQL wrote per committed delivery (the whole server's, pg_current_wal_lsn).
+    wal_bytes_per_delivery: float = 0.0
+    # Noise: CPU the rest of the machine used meanwhile (other processes, such as
+    # other engineers' tests, and interrupt time, which includes some of the
+    # loopback network's work), as a share of all cores over the run.
+    other_cpu_share: float = 0.0
+
+
+@dataclass
+class Ratio:
+    workers: int
+    round: int
+    service_over_bare: float
+    service_over_textbook: float
+    textbook_over_bare: float
+
+
+@dataclass
+class CompareReport:
+    options: dict[str, Any]
+    body_bytes_mean: float
+    runs: list[Run] = field(default_factory=list)
+    ratios: list[Ratio] = field(default_factory=list)
+    # Per worker count: per subject min-max of throughput, p99 and CPU; the ratios' min-max.
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def counts_match(self) -> bool:
+        return all(run.counts_match for run in self.runs)
+
+
+def run(stack: Stack, options: Options, workdir: Path, secret: str) -> CompareReport:
+    assert stack.postgres is not None and stack.postgres_url is not None
+    deliveries = generate_compact_orders(secret, count=options.deliveries)
+    lua_table = workdir / "compact-orders.lua"
+    write_lua_table(deliveries, lua_table)
+    report = CompareReport(
+        options=asdict(options),
+        body_bytes_mean=statistics.fmean(len(d.body) for d in deliveries),
+    )
+    print(
+        f"\nhead-to-head: {len(deliveries)} orders/create bodies of "
+        f"{report.body_bytes_mean:.0f} bytes, {options.rounds} rounds of {options.seconds:g} s, "
+        f"straight to PostgreSQL"
+    )
+    pg_pid = postmaster_pid(stack.postgres.pgdata)
+    minimal_url = asyncio.run(bare.create_minimal_database(stack.postgres_url))
+    original_workers = stack.workers
+    subjects = _Subjects(stack, options, lua_table, deliveries, minimal_url, pg_pid)
+    try:
+        for workers in options.workers:
+            _block(subjects, report, workers, secret)
+    finally:
+        stack.workers = original_workers
+        asyncio.run(bare.drop_minimal_database(stack.postgres_url))
+    for workers in options.workers:
+        report.summary[str(workers)] = _summary(report, workers, options)
+    return report
+
+
+def _block(subjects: _Subjects, report: CompareReport, workers: int, secret: str) -> None:
+    """Restart the service with `workers`, start the textbook service alike, run the rounds."""
+    stack, options = subjects.stack, subjects.options
+    stack.workers = workers
+    stack.stop_service()
+    stack.extra_env["DATABASE_URL"] = stack.postgres_url or ""
+    stack.start_service()
+    with TextbookServer(subjects.minimal_url, secret, workers) as textbook:
+        subjects.textbook = textbook
+        if options.warmup_seconds:
+            # Unmeasured: connections opened, plans and caches warm, first pages written.
+            warmup, busy = options.warmup_seconds, options.throughput_connections
+            subjects.service(workers, -1, busy, warmup)
+            subjects.bare(workers, -1, warmup)
+            subjects.http(TEXTBOOK, workers, -1, busy, warmup)
+        for number in range(options.rounds):
+            order = SUBJECTS[number % 3 :] + SUBJECTS[: number % 3]
+            runs: list[Run] = []
+            for subject in order:
+                if subject == BARE:
+                    runs.append(subjects.bare(workers, number, options.seconds))
+                    continue
+                for connections in (options.throughput_connections, options.latency_connections):
+                    if connections:
+                        runs.append(
+                            subjects.http(subject, workers, number, connections, options.seconds)
+                        )
+            for result in runs:
+                _print_run(result)
+            report.runs += runs
+            report.ratios.append(_ratio(runs, workers, number, options))
+            ratio = report.ratios[-1]
+            print(
+                f"  round {number + 1}, {workers} worker(s): service/bare loop "
+                f"{ratio.service_over_bare:.2f}, service/textbook {ratio.service_over_textbook:.2f}"
+            )
+
+
+class _Subjects:
+    """Runs one measured (or, with round -1, unmeasured warm-up) run of a subject."""
+
+    def __init__(
+        self,
+        stack: Stack,
+        options: Options,
+        lua_table: Path,
+        deliveries: list[Delivery],
+        minimal_url: str,
+        pg_pid: int,
+    ) -> None:
+        self.stack = stack
+        self.options = options
+        self.lua_table = lua_table
+        self.deliveries = deliveries
+        self.minimal_url = minimal_url
+        self.pg_pid = pg_pid
+        self.textbook: TextbookServer | None = None
+
+    def service(self, workers: int, number: int, connections: int, seconds: float) -> Run:
+        return self.http(SERVICE, workers, number, connections, seconds)
+
+    def http(
+        self, subject: str, workers: int, number: int, connections: int, seconds: float
+    ) -> Run:
+        if subject == SERVICE:
+            base_url, pid = self.stack.base_url, self.stack.pid
+        else:
+            assert self.textbook is not None
+            base_url, pid = self.textbook.base_url, self.textbook.pid
+        tag = "svc" if subject == SERVICE else "txb"
+        run_id = f"cmp-{tag}-w{workers}-r{number}-c{connections}-{time.monotonic_ns()}"
+        wal_before = self._wal()
+        noise = _Noise()
+        meter = CpuMeter(service=pid, postgres=self.pg_pid).start()
+        generator_before = children_cpu_seconds()
+        figures = wrk(base_url, connections, seconds, self.lua_table, run_id, NO_DUPLICATES)
+        generator = children_cpu_seconds() - generator_before
+        time.sleep(self.options.settle_seconds)
+        cpu = {**meter.stop(), "generator": generator}
+        other_share = noise.share(sum(cpu.values()))
+        wal = self._wal() - wal_before
+        if subject == SERVICE:
+            assert self.stack.postgres_url is not None
+            committed = asyncio.run(ledger_rows(self.stack.postgres_url, run_id))
+            accepted = accepted_by_service(self.stack.log(), run_id)
+            counts_match = committed == accepted and figures["accepted"] <= accepted
+        else:
+            committed = asyncio.run(bare.ledger_rows(self.minimal_url, run_id))
+            # The answers wrk counted were committed; at most one request per
+            # connection was in flight when it stopped.
+            counts_match = figures["accepted"] <= committed <= figures["accepted"] + connections
+        duration = figures["duration_us"] / 1e6
+        answered_2xx = figures["accepted"] + figures["duplicate"] + figures["other_2xx"]
+        return Run(
+            workers=workers,
+            round=number,
+            subject=subject,
+            connections=connections,
+            seconds=duration,
+            committed=committed,
+            deliveries_per_second=answered_2xx / duration,
+            latency_ms={name: figures["latency_us"][name] / 1000 for name in ("p50", "p99", "max")},
+            non_2xx=figures["non_2xx"],
+            socket_errors=figures["socket_errors"] + figures["timeouts"],
+            cpu_ms_per_delivery=_per_delivery(cpu, committed),
+            counts_match=counts_match and figures["non_2xx"] == 0,
+            wal_bytes_per_delivery=wal / max(1, committed),
+            other_cpu_share=other_share,
+        )
+
+    def bare(self, workers: int, number: int, seconds: float) -> Run:
+        run_id = f"cmp-bare-w{workers}-r{number}-{time.monotonic_ns()}"
+        wal_before = self._wal()
+        noise = _Noise()
+        result = asyncio.run(
+            bare.bare_loop(
+                self.minimal_url,
+                self.deliveries,
+                run=run_id,
+                seconds=seconds,
+                postmaster_pid=self.pg_pid,
+                tasks=self.options.bare_tasks,
+            )
+        )
+        other_share = noise.share(result.postgres_cpu_seconds)  # the loop is this process
+        wal = self._wal() - wal_before
+        committed = asyncio.run(bare.ledger_rows(self.minimal_url, run_id))
+        cpu = {
+            "service": result.loop_cpu_seconds,
+            "postgres": result.postgres_cpu_seconds,
+            "generator": 0.0,
+        }
+        return Run(
+            workers=workers,
+            round=number,
+            subject=BARE,
+            connections=self.options.bare_tasks,
+            seconds=result.seconds,
+            committed=committed,
+            deliveries_per_second=result.per_second,
+            latency_ms=result.latency_ms,
+            non_2xx=0,
+            socket_errors=0,
+            cpu_ms_per_delivery=_per_delivery(cpu, committed),
+            counts_match=committed == result.transactions and result.duplicates == 0,
+            wal_bytes_per_delivery=wal / max(1, committed),
+            other_cpu_share=other_share,
+        )
+
+    def _wal(self) -> int:
+        """The server's current WAL position, in bytes."""
+        assert self.stack.postgres_url is not None
+        return asyncio.run(wal_position(self.stack.postgres_url))
+
+
+async def wal_position(url: str) -> int:
+    connection = await asyncpg.connect(url, statement_cache_size=0)
+    try:
+        position: int = await connection.fetchval(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"
+        )
+        return position
+    finally:
+        await connection.close()
+
+
+class _Noise:
+    """The machine's busy CPU time outside the measured processes and this one."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.busy = system_busy_seconds()
+        self.own = own_cpu_seconds()
+
+    def share(self, measured_seconds: float) -> float:
+        """Other processes' CPU seconds over the interval, per core-second (0..1)."""
+        elapsed = time.perf_counter() - self.started
+        busy = system_busy_seconds() - self.busy
+        own = own_cpu_seconds() - self.own
+        other = max(0.0, busy - own - measured_seconds)
+        return other / (elapsed * (psutil.cpu_count() or 1))
+
+
+def _per_delivery(cpu: dict[str, float], committed: int) -> dict[str, float]:
+    return {name: 1000 * seconds / max(1, committed) for name, seconds in cpu.items()}
+
+
+def _ratio(runs: list[Run], workers: int, number: int, options: Options) -> Ratio:
+    def throughput(subject: str) -> float:
+        return next(
+            run.deliveries_per_second
+            for run in runs
+            if run.subject == subject
+            and (subject == BARE or run.connections == options.throughput_connections)
+        )
+
+    service, bare_loop, textbook = throughput(SERVICE), throughput(BARE), throughput(TEXTBOOK)
+    return Ratio(
+        workers=workers,
+        round=number,
+        service_over_bare=service / bare_loop,
+        service_over_textbook=service / textbook,
+        textbook_over_bare=textbook / bare_loop,
+    )
+
+
+def _span(values: list[float]) -> list[float]:
+    return [min(values), max(values)] if values else []
+
+
+def _summary(report: CompareReport, workers: int, options: Options) -> dict[str, Any]:
+    runs = [run for run in report.runs if run.workers == workers]
+    ratios = [ratio for ratio in report.ratios if ratio.workers == workers]
+
+    def select(subject: str, connections: int | None) -> list[Run]:
+        return [
+            run
+            for run in runs
+            if run.subject == subject and (subject == BARE or run.connections == connections)
+        ]
+
+    summary: dict[str, Any] = {}
+    for subject in SUBJECTS:
+        throughput_runs = select(subject, options.throughput_connections)
+        latency_runs = select(subject, options.latency_connections)
+        summary[subject] = {
+            "deliveries_per_second": _span([r.deliveries_per_second for r in throughput_runs]),
+            "p99_ms_at_throughput_connections": _span(
+                [r.latency_ms["p99"] for r in throughput_runs]
+            ),
+            "p99_ms_at_latency_connections": _span([r.latency_ms["p99"] for r in latency_runs]),
+            "cpu_ms_per_delivery": {
+                name: _span([r.cpu_ms_per_delivery[name] for r in throughput_runs])
+                for name in ("service", "postgres", "generator")
+            },
+            "wal_bytes_per_delivery": _span([r.wal_bytes_per_delivery for r in throughput_runs]),
+        }
+    over_bare = [ratio.service_over_bare for ratio in ratios]
+    over_textbook = [ratio.service_over_textbook for ratio in ratios]
+    service_p99 = summary[SERVICE]["p99_ms_at_latency_connections"]
+    summary["service_over_bare"] = _span(over_bare)
+    summary["service_over_textbook"] = _span(over_textbook)
+    summary["textbook_over_bare"] = _span([ratio.textbook_over_bare for ratio in ratios])
+    summary["rest_of_machine_cpu_share"] = _span([run.other_cpu_share for run in runs])
+    summary["goal_ratio_at_least_1"] = bool(over_bare) and min(over_bare) >= 1.0
+    summary["goal_p99_under_50ms"] = bool(service_p99) and service_p99[1] < 50.0
+    return summary
+
+
+# --- printing -----------------------------------------------------------------
+
+
+def _print_run(run: Run) -> None:
+    cpu = run.cpu_ms_per_delivery
+    print(
+        f"  r{run.round + 1} w{run.workers} {run.subject:9} c={run.connections:<3} "
+        f"{run.deliveries_per_second:6.0f}/s  p50 {run.latency_ms['p50']:5.1f} "
+        f"p99 {run.latency_ms['p99']:5.1f} ms  CPU ms/delivery: service {cpu['service']:.2f} "
+        f"postgres {cpu['postgres']:.2f} generator {cpu['generator']:.2f}  "
+        f"WAL {run.wal_bytes_per_delivery / 1024:.1f} KB  non-2xx {run.non_2xx}  "
+        f"committed {run.committed} "
+        f"{'ok' if run.counts_match else 'MISMATCH'}  rest of machine {run.other_cpu_share:.0%}"
+    )
+
+
+def _fmt(span: list[float], digits: int = 0) -> str:
+    if not span:
+        return "-"
+    low, high = (f"{value:,.{digits}f}" for value in span)
+    return low if low == high else f"{low}-{high}"
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def print_report(report: CompareReport) -> None:
+    options = report.options
+    for workers, summary in report.summary.items():
+        print(
+            f"\nhead-to-head, {workers} worker(s), {options['rounds']} round(s) of "
+            f"{options['seconds']:g} s, min-max over rounds "
+            f"(deliveries/s and CPU at {options['throughput_connections']} connections, "
+            f"p99 also at {options['latency_connections'] or '-'})"
+        )
+        print(
+            f"{'subject':10} {'deliveries/s':>14} "
+            f"{'p99 ms @' + str(options['throughput_connections']):>12} "
+            f"{'p99 ms @' + str(options['latency_connections'] or '-'):>12} "
+            f"{'CPU ms/delivery: service':>25} {'postgres':>11} {'generator':>11} "
+            f"{'WAL KB/delivery':>16}"
+        )
+        for subject in SUBJECTS:
+            figures = summary[subject]
+            cpu: dict[str, list[float]] = figures["cpu_ms_per_delivery"]
+            print(
+                f"{subject:10} {_fmt(figures['deliveries_per_second']):>14} "
+                f"{_fmt(figures['p99_ms_at_throughput_connections'], 1):>12} "
+                f"{_fmt(figures['p99_ms_at_latency_connections'], 1):>12} "
+                f"{_fmt(cpu['service'], 2):>25} {_fmt(cpu['postgres'], 2):>11} "
+                f"{_fmt(cpu['generator'], 2):>11} "
+                f"{_fmt([v / 1024 for v in figures['wal_bytes_per_delivery']], 1):>16}"
+            )
+        print(
+            f"service/bare loop {_fmt(summary['service_over_bare'], 2)} "
+            f"(goal >= 1.0: {_verdict(summary['goal_ratio_at_least_1'])}), "
+            f"service/textbook {_fmt(summary['service_over_textbook'], 2)}, "
+            f"textbook/bare loop {_fmt(summary['textbook_over_bare'], 2)}; "
+            f"service p99 at {options['latency_connections'] or '-'} connections "
+            f"{_fmt(summary[SERVICE]['p99_ms_at_latency_connections'], 1)} ms "
+            f"(goal < 50 ms: {_verdict(summary['goal_p99_under_50ms'])}); the rest of the "
+            f"machine used {_fmt([100 * v for v in summary['rest_of_machine_cpu_share']])} % "
+            f"of the CPU meanwhile"
+        )
