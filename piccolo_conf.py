@@ -9,4 +9,11 @@ _settings = load_settings()
 
 DB = create_engine(_settings.database_url, _settings.db_connect_timeout)
 
-APP_REGISTRY = AppRegistry(apps=["app.db.piccolo_app"])
+# Piccolo's users and sessions: the operator console's login (app/console).
+APP_REGISTRY = AppRegistry(
+    apps=[
+        "app.db.piccolo_app",
+        "piccolo.apps.user.piccolo_app",
+        "piccolo_api.session_auth.piccolo_app",
+    ]
+)

@@ -14,6 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from app.admin.controller import AdminController
 from app.config import Settings, load_settings
+from app.console import console_parts
 from app.db.database import Database
 from app.health import health, ready
 from app.http.errors import ERROR_MAP
@@ -42,6 +43,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     database = Database.from_settings(settings)
 
     background_runs = BackgroundRuns()
+    # Piccolo Admin at /admin/ with its own small pool, when CONSOLE_ENABLED (app/console).
+    console_routes, console_lifespans = console_parts(settings, database, background_runs)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -66,9 +69,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AdminController,
             SyncController,
             SubscriptionController,
+            *console_routes,
         ],
         # Then: redact erasures in progress finish in the background (app/webhooks/erasure.py).
-        lifespan=[lifespan, background_erasures(database)],
+        lifespan=[lifespan, background_erasures(database), *console_lifespans],
         request_max_body_size=settings.max_body_bytes,
         # Outermost: refuses a body over the budget before any of it is read.
         middleware=[

@@ -54,6 +54,9 @@ class Settings:
     webhook_topics: tuple[str, ...] = ()
     silence_after_seconds: float = 21600.0
     admin_statement_timeout: float = 10.0
+    # The operator console (Piccolo Admin at /admin/): off unless enabled.
+    console_enabled: bool = False
+    console_pool_size: int = 2
 
     @property
     def shopify_secrets(self) -> tuple[bytes, ...]:
@@ -199,6 +202,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             _long_seconds,
             "a number of seconds above 0 and at most 30 days",
         ),
+        console_enabled=read.parsed("CONSOLE_ENABLED", False, _boolean, "true or false"),
+        # The console's own connections per worker, apart from the deliveries' pool.
+        console_pool_size=read.positive_int("CONSOLE_POOL_SIZE", 2),
     )
     _check_database_url(settings.database_url, read.problems)
     if settings.unverified_body_budget_bytes < settings.max_body_bytes:
@@ -240,6 +246,15 @@ def _topics(raw: str) -> tuple[str, ...]:
     if not topics or not all(_TOPIC.fullmatch(topic) for topic in topics):
         raise ValueError(raw)
     return topics
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(raw)
 
 
 def _long_seconds(raw: str) -> float:

@@ -1,4 +1,5 @@
-"""Command line: `python -m app serve | migrate | replay | events | sync | shops | subscriptions`.
+"""Command line: `python -m app COMMAND`: serve, migrate, replay, events, sync, shops,
+subscriptions, console.
 
 Each command lives in its own module, imported only when it runs: `migrate`
 (run before every deployment and by the tests) does not load the web stack.
@@ -48,6 +49,7 @@ def parser() -> argparse.ArgumentParser:
     _add_sync(commands)
     _add_shops(commands)
     _add_subscriptions(commands)
+    _add_console(commands)
     return root
 
 
@@ -96,6 +98,21 @@ def _add_subscriptions(commands: Any) -> None:
         "--fix", action="store_true", help="create the missing subscriptions (never deletes)"
     )
     check.add_argument("--json", action="store_true", help="print the whole report as JSON")
+
+
+def _add_console(commands: Any) -> None:
+    console = commands.add_parser(
+        "console", help="users of the operator console (password on standard input)"
+    )
+    actions = console.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser("create-user", help="create a user who can log in to /admin/")
+    create.add_argument("username")
+    create.add_argument("--email", required=True, help="the user's email address")
+    password = actions.add_parser("set-password", help="change a password; ends its sessions")
+    password.add_argument("username")
+    delete = actions.add_parser("delete-user", help="delete a user and their sessions")
+    delete.add_argument("username")
+    actions.add_parser("list-users", help="list the console's users")
 
 
 def shop_argument(value: str) -> str:

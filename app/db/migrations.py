@@ -16,14 +16,20 @@ class MigrationError(Exception):
     pass
 
 
+# Ours, then Piccolo's users and sessions (the operator console's login), whose
+# migrations ship with piccolo and piccolo_api (registered in piccolo_conf.py).
+MIGRATED_APPS = (APP_CONFIG.app_name, "user", "session_auth")
+
+
 async def apply_migrations() -> None:
     """Apply every pending migration; a no-op when the schema is current.
 
     Piccolo connects through the engine in piccolo_conf.py, built from DATABASE_URL.
     """
-    result = await run_forwards(app_name=APP_CONFIG.app_name)
-    if not result.success:
-        raise MigrationError(result.message or "migrations failed")
+    for app_name in MIGRATED_APPS:
+        result = await run_forwards(app_name=app_name)
+        if not result.success:
+            raise MigrationError(result.message or f"migrations of {app_name} failed")
 
 
 @cache

@@ -79,7 +79,7 @@ async def served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event for it)
         await asyncio.sleep(0.02)
     limits = httpx.Limits(max_connections=FLOODED_READS + 10)
     try:
