@@ -21,8 +21,8 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from app.config import load_settings
 from app.db.database import Database
-from app.db.engine import create_engine
 from app.webhooks.delivery import Delivery as ServiceDelivery
 from app.webhooks.handlers import HANDLERS
 from app.webhooks.ledger import Recording
@@ -83,8 +83,8 @@ async def service_sql(
 ) -> LoopResult:
     parsed = {id(d): decode(d.body, HANDLERS[d.topic].payload_type) for d in deliveries}
     texts = {id(d): d.body.decode() for d in deliveries}
-    database = Database(
-        create_engine(url, 3.0), pool_size=concurrency, acquire_timeout=5.0, statement_timeout=5.0
+    database = Database.from_settings(
+        load_settings(), url, pool_size=concurrency, acquire_timeout=5.0, statement_timeout=5.0
     )
     await database.start()
 
