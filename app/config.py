@@ -156,7 +156,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         host=read.text("HOST") or "127.0.0.1",
         port=read.parsed("PORT", 8000, _port, "a TCP port (1-65535)"),
-        workers=read.positive_int("WEB_CONCURRENCY", default_workers()),
+        workers=read.positive_int("WEB_CONCURRENCY", 1),
         db_pool_size=read.positive_int("DB_POOL_SIZE", 10),
         db_connect_timeout=read.positive_seconds("DB_CONNECT_TIMEOUT", 3.0),
         # A delivery gets at most acquire + statement + 0.5 s (app/db/database.py):
@@ -246,19 +246,6 @@ def _topics(raw: str) -> tuple[str, ...]:
     if not topics or not all(_TOPIC.fullmatch(topic) for topic in topics):
         raise ValueError(raw)
     return topics
-
-
-# The benchmark (python -m bench) on 2 cores: 2 workers took 1.5 times the
-# deliveries of 1 (PostgreSQL and the workers share the cores, and a worker
-# waits on the database half the time). More workers than cores only add
-# connections; the cap keeps WEB_CONCURRENCY x DB_POOL_SIZE well below
-# PostgreSQL's default of 100 connections on a big development machine.
-MAX_DEFAULT_WORKERS = 4
-
-
-def default_workers() -> int:
-    """One worker per core this process may run on, at most MAX_DEFAULT_WORKERS."""
-    return max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_WORKERS))
 
 
 def _boolean(raw: str) -> bool:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from app.config import MAX_DEFAULT_WORKERS, ConfigError, Settings, default_workers, load_settings
+from app.config import ConfigError, Settings, load_settings
 
 
 def test_defaults_when_nothing_is_set() -> None:
@@ -22,7 +21,7 @@ def test_defaults_when_nothing_is_set() -> None:
         unverified_body_budget_bytes=50 * 1024 * 1024,
         host="127.0.0.1",
         port=8000,
-        workers=default_workers(),
+        workers=1,
         db_pool_size=10,
         db_connect_timeout=3.0,
         db_acquire_timeout=3.0,
@@ -194,9 +193,3 @@ def test_shopify_secrets_are_current_then_previous() -> None:
 )
 def test_shopify_secrets_skip_unset_ones(environ: dict[str, str], expected: tuple[bytes]) -> None:
     assert load_settings(environ).shopify_secrets == expected
-
-
-def test_default_workers_follow_the_cores_this_process_may_use() -> None:
-    cores = len(os.sched_getaffinity(0))
-    assert default_workers() == min(cores, MAX_DEFAULT_WORKERS)
-    assert load_settings({}).workers == default_workers()
