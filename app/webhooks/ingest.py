@@ -18,19 +18,10 @@ from app.db.database import Database, Transaction
 from app.db.enums import DeliveryStatus
 from app.webhooks.delivery import BadDelivery, Delivery
 from app.webhooks.handlers import HANDLERS, Handler
-from app.webhooks.handlers.base import Mismatch
+from app.webhooks.handlers.base import PAYLOAD_REFUSED, Mismatch
 from app.webhooks.ledger import Recording, lock, record
 from app.webhooks.outcomes import Outcome
 from app.webhooks.payloads import AnyObject, PayloadError, decode, payload_text
-
-# PostgreSQL refusing a value the payload carried (a number out of range, a NUL
-# character, a string too long...): the payload's fault, not the database's.
-PAYLOAD_REFUSED = (
-    asyncpg.DataError,
-    asyncpg.CheckViolationError,
-    asyncpg.NotNullViolationError,
-    asyncpg.ProgramLimitExceededError,
-)
 
 
 @dataclass(frozen=True)

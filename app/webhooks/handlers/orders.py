@@ -1,21 +1,17 @@
 """orders/create, updated, paid, cancelled, fulfilled, partially_fulfilled and orders/delete.
 
-The writes are SQL functions (migration "SQL functions that apply
-deliveries"): ingest_order_delivery and ingest_order_delete. They also
-recompute the totals of the customers whose orders changed, in the same
-transaction.
+The writes are SQL functions (migrations "SQL functions that apply
+deliveries" and "ingest_deliveries"), called for a group of deliveries at
+once. They also recompute the totals of the customers whose orders changed,
+in the same transaction.
 """
 
 from __future__ import annotations
 
 from app.db.database import Database
-from app.db.sql import SqlFunction
-from app.webhooks.handlers.base import (
-    Handler,
-    call_delivery_function,
-)
+from app.webhooks.handlers.base import DeliveryKind, Handler, apply_delivery
 from app.webhooks.handlers.customers import customer_values
-from app.webhooks.ledger import LEDGER_PARAMETERS, Recording
+from app.webhooks.ledger import Recording
 from app.webhooks.outcomes import Outcome
 from app.webhooks.payloads import DeletedOrderPayload, OrderPayload
 
@@ -26,33 +22,6 @@ UPSERT_TOPICS = (
     "orders/cancelled",
     "orders/fulfilled",
     "orders/partially_fulfilled",
-)
-
-_CUSTOMER_PARAMETERS = tuple(customer_values(None, prefix="customer_"))
-
-_UPSERT = SqlFunction(
-    "ingest_order_delivery",
-    (
-        "lock_timeout_ms",
-        *LEDGER_PARAMETERS,
-        "scrubbed",
-        "order_shopify_id",
-        "total_price",
-        "current_total_price",
-        "currency",
-        "financial_status",
-        "fulfillment_status",
-        "cancelled_at",
-        "name",
-        "email",
-        "test",
-        "created_at",
-        "updated_at",
-        *_CUSTOMER_PARAMETERS,
-    ),
-)
-_DELETE = SqlFunction(
-    "ingest_order_delete", ("lock_timeout_ms", *LEDGER_PARAMETERS, "order_shopify_id")
 )
 
 # Left out (with the payload scrubbed) when the order's customer was redacted.
@@ -73,14 +42,14 @@ async def _upsert(database: Database, recording: Recording, order: OrderPayload)
         "test": order.test,
         "created_at": order.created_at,
         "updated_at": order.updated_at,
-        **customer_values(order.customer, prefix="customer_"),
+        **customer_values(order.customer),
     }
-    return await call_delivery_function(database, _UPSERT, recording, values, personal=_PERSONAL)
+    return await apply_delivery(database, DeliveryKind.order, recording, values, personal=_PERSONAL)
 
 
 async def _delete(database: Database, recording: Recording, order: DeletedOrderPayload) -> Outcome:
     values = {"order_shopify_id": str(order.id)}
-    return await call_delivery_function(database, _DELETE, recording, values)
+    return await apply_delivery(database, DeliveryKind.order_delete, recording, values)
 
 
 UPSERT = Handler(OrderPayload, _upsert)

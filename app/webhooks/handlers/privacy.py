@@ -4,7 +4,7 @@ Redaction erases a customer's personal data everywhere this service keeps it:
 the customer row, the email on their orders, and every ledger payload about
 them or those orders (the redact delivery's own payload is stored scrubbed).
 Totals survive. Later deliveries about a redacted customer are stored
-scrubbed too (see base.call_delivery_function). shop/redact deletes every row
+scrubbed too (see base.apply_delivery). shop/redact deletes every row
 of the shop but the redact's own ledger row.
 
 Both redacts work at any size (app/webhooks/erasure.py): one short
