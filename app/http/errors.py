@@ -78,10 +78,6 @@ def _http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respon
 def _unavailable(request: Request[Any, Any, Any], error: Exception) -> Response[ErrorBody]:
     fields = {"path": request.url.path, "method": request.method, "error": _describe(error)}
     log.warning("database unavailable", extra={"fields": fields})
-    return unavailable_response()
-
-
-def unavailable_response() -> Response[ErrorBody]:
     return error_response(
         HTTP_503_SERVICE_UNAVAILABLE,
         UNAVAILABLE_DETAIL,

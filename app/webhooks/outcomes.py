@@ -20,20 +20,3 @@ class Outcome(StrEnum):
     rejected_too_large = "rejected_too_large"  # 413
     unavailable = "unavailable"  # 503: the database could not take it now
     error = "error"  # 500: a bug; the log line says which
-
-    @property
-    def accepted(self) -> bool:
-        """Whether Shopify got a 2xx: the delivery is durably in the ledger."""
-        return self in ACCEPTED
-
-
-ACCEPTED = frozenset(
-    {
-        Outcome.processed,
-        Outcome.stale,
-        Outcome.duplicate,
-        Outcome.failed,
-        Outcome.ignored,
-        Outcome.erasing,
-    }
-)

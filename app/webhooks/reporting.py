@@ -69,13 +69,9 @@ def report_delivery(report: DeliveryReport, database: Database) -> None:
     }
     if report.error:
         fields["error"] = report.error
-    accepted = report.outcome.accepted or report.outcome.value.startswith("rejected")
-    log.log(
-        logging.INFO if accepted else logging.WARNING,
-        "delivery %s",
-        report.outcome.value,
-        extra={"fields": fields},
-    )
+    trouble = report.outcome in (Outcome.unavailable, Outcome.error)
+    level = logging.WARNING if trouble else logging.INFO
+    log.log(level, "delivery %s", report.outcome.value, extra={"fields": fields})
 
 
 def _topic_label(topic: str | None) -> str:
