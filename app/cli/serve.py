@@ -32,7 +32,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
         from app.http.limits import BoundedHttpToolsProtocol
 
-        _ignore_stop_signals_once_served()
+        _ignore_stop_signals()
         uvicorn.run(
             "app.asgi:create_app",
             factory=True,
@@ -50,16 +50,20 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             http=BoundedHttpToolsProtocol,
             h11_max_incomplete_event_size=settings.max_header_bytes,
         )
+        # With several workers Uvicorn's supervisor leaves its own handlers in
+        # place, and a child such as `pg_ctl stop` would take a second Ctrl-C
+        # with the default action (children inherit only an ignored signal).
+        _ignore_stop_signals()
     return 0
 
 
-def _ignore_stop_signals_once_served() -> None:
+def _ignore_stop_signals() -> None:
     """Lets the cleanup after the server (stopping the embedded PostgreSQL) finish.
 
-    Uvicorn handles SIGINT and SIGTERM while it serves; when it has shut down it
-    raises the signal again under the handler it found, which killed the process
-    before the cleanup ran. A second Ctrl-C (`uv run` forwards one on top of the
-    terminal's) interrupted the cleanup the same way.
+    Uvicorn handles SIGINT and SIGTERM while it serves; with one worker, when it
+    has shut down it raises the signal again under the handler it found, which
+    killed the process before the cleanup ran. A second Ctrl-C (`uv run`
+    forwards one on top of the terminal's) interrupted the cleanup the same way.
     """
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, signal.SIG_IGN)

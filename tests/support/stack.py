@@ -59,9 +59,10 @@ IMAGE_ENV: Final[Mapping[str, str]] = MappingProxyType(
     }
 )
 
-# The compose `app` service's defaults for the settings .env may leave out.
+# The compose `app` service's defaults for the settings .env may leave out
+# (blank: the service's own default, for WEB_CONCURRENCY one worker per CPU).
 SERVICE_DEFAULTS: Final[Mapping[str, str]] = MappingProxyType(
-    {"WEB_CONCURRENCY": "2", "DB_POOL_SIZE": "10", "LOG_LEVEL": "INFO"}
+    {"WEB_CONCURRENCY": "", "DB_POOL_SIZE": "10", "LOG_LEVEL": "INFO"}
 )
 
 # pgbouncer.ini settings, the same in docker-compose.yml (as the image's
@@ -94,8 +95,9 @@ class StackError(RuntimeError):
 class Stack:
     """PostgreSQL, PgBouncer, migrations and the service; start() ... stop().
 
-    `workers`, `secret`, `previous_secret`, `admin_token` and `env` become the
-    service's environment, on top of the image's. `python_bin_dir` is where
+    `workers` (None: the service's default), `secret`, `previous_secret`,
+    `admin_token` and `env` become the service's environment, on top of the
+    image's. `python_bin_dir` is where
     `python` is looked up (default: this interpreter's, i.e. the project's
     virtualenv); point it at a production-only virtualenv to run what the
     image runs.
@@ -104,7 +106,7 @@ class Stack:
     def __init__(
         self,
         *,
-        workers: int = int(SERVICE_DEFAULTS["WEB_CONCURRENCY"]),
+        workers: int | None = None,
         secret: str = shopify.SECRET,
         previous_secret: str | None = shopify.PREVIOUS_SECRET,
         admin_token: str | None = "stack-admin-token",
@@ -241,7 +243,7 @@ class Stack:
             **SERVICE_DEFAULTS,
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
-            "WEB_CONCURRENCY": str(self.workers),
+            "WEB_CONCURRENCY": "" if self.workers is None else str(self.workers),
             "DATABASE_URL": self.pgbouncer_url,
             "SHOPIFY_API_SECRET": self.secret,
         }

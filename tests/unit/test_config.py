@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from app.config import ConfigError, Settings, load_settings
+from app.config import (
+    MAX_DEFAULT_WORKERS,
+    ConfigError,
+    Settings,
+    default_workers,
+    load_settings,
+    usable_cpus,
+)
 
 
 def test_defaults_when_nothing_is_set() -> None:
@@ -21,7 +29,7 @@ def test_defaults_when_nothing_is_set() -> None:
         unverified_body_budget_bytes=50 * 1024 * 1024,
         host="127.0.0.1",
         port=8000,
-        workers=1,
+        workers=default_workers(),
         db_pool_size=10,
         db_connect_timeout=3.0,
         db_acquire_timeout=3.0,
@@ -193,3 +201,33 @@ def test_shopify_secrets_are_current_then_previous() -> None:
 )
 def test_shopify_secrets_skip_unset_ones(environ: dict[str, str], expected: tuple[bytes]) -> None:
     assert load_settings(environ).shopify_secrets == expected
+
+
+AFFINITY = len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [
+        ("max 100000\n", AFFINITY),  # no quota
+        ("50000 100000\n", 1),  # half a CPU still gets a worker
+        ("150000 100000\n", min(AFFINITY, 2)),  # 1.5 CPUs round up
+        ("6400000 100000\n", AFFINITY),  # a quota above the cores does not add any
+        ("garbage\n", AFFINITY),
+    ],
+)
+def test_usable_cpus_follow_a_containers_cpu_quota(
+    tmp_path: Path, cpu_max: str, expected: int
+) -> None:
+    limit = tmp_path / "cpu.max"
+    limit.write_text(cpu_max)
+    assert usable_cpus(limit) == expected
+
+
+def test_usable_cpus_without_a_cgroup_are_the_affinity_mask(tmp_path: Path) -> None:
+    assert usable_cpus(tmp_path / "missing") == AFFINITY
+
+
+def test_the_default_worker_count_is_one_per_usable_cpu_up_to_a_cap() -> None:
+    assert default_workers() == min(usable_cpus(), MAX_DEFAULT_WORKERS)
+    assert load_settings({"WEB_CONCURRENCY": "3"}).workers == 3
