@@ -44,6 +44,7 @@ from typing import Any
 
 import psutil
 
+from app.config import default_workers
 from bench import ceiling, compare
 from bench.cpu import CpuMeter, children_cpu_seconds, postmaster_pid, tree_cpu_seconds
 from bench.deliveries import generate, write_lua_table
@@ -193,7 +194,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per load run")
     parser.add_argument("--connections", default="16,64,256")
     parser.add_argument("--ceiling", type=float, default=10.0, help="seconds per ceiling loop")
-    parser.add_argument("--workers", type=int, default=int(SERVICE_DEFAULTS["WEB_CONCURRENCY"]))
+    parser.add_argument(
+        "--workers", type=int, default=default_workers(), help="default: the service's own"
+    )
     parser.add_argument("--deliveries", type=int, default=3000, help="distinct bodies")
     parser.add_argument("--smoke", action="store_true", help="a few seconds, for CI")
     parser.add_argument("--soak", type=float, default=0, help="seconds of RSS soak at 64 conns")
