@@ -129,6 +129,9 @@ def run(stack: Stack, options: Options, workdir: Path, secret: str) -> CompareRe
     )
     pg_pid = postmaster_pid(stack.postgres.pgdata)
     minimal_url = asyncio.run(bare.create_minimal_database(stack.postgres_url))
+    # The load runs before this one left autovacuum work and dirty pages behind,
+    # which used to land on whichever subject ran first.
+    asyncio.run(vacuum_and_checkpoint(stack.postgres_url))
     original_workers = stack.workers
     subjects = _Subjects(stack, options, lua_table, deliveries, minimal_url, pg_pid)
     try:
@@ -213,7 +216,7 @@ class _Subjects:
             base_url, pid = self.textbook.base_url, self.textbook.pid
         tag = "svc" if subject == SERVICE else "txb"
         run_id = f"cmp-{tag}-w{workers}-r{number}-c{connections}-{time.monotonic_ns()}"
-        wal_before = self._wal()
+        wal_before = self._checkpoint()
         noise = _Noise()
         meter = CpuMeter(service=pid, postgres=self.pg_pid).start()
         generator_before = children_cpu_seconds()
@@ -254,7 +257,7 @@ class _Subjects:
 
     def bare(self, workers: int, number: int, seconds: float) -> Run:
         run_id = f"cmp-bare-w{workers}-r{number}-{time.monotonic_ns()}"
-        wal_before = self._wal()
+        wal_before = self._checkpoint()
         noise = _Noise()
         result = asyncio.run(
             bare.bare_loop(
@@ -296,14 +299,30 @@ class _Subjects:
         assert self.stack.postgres_url is not None
         return asyncio.run(wal_position(self.stack.postgres_url))
 
+    def _checkpoint(self) -> int:
+        """A checkpoint, so that no run writes out the pages of the run before; the WAL position."""
+        assert self.stack.postgres_url is not None
+        return asyncio.run(wal_position(self.stack.postgres_url, checkpoint=True))
 
-async def wal_position(url: str) -> int:
+
+async def wal_position(url: str, *, checkpoint: bool = False) -> int:
     connection = await asyncpg.connect(url, statement_cache_size=0)
     try:
+        if checkpoint:
+            await connection.execute("CHECKPOINT")
         position: int = await connection.fetchval(
             "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"
         )
         return position
+    finally:
+        await connection.close()
+
+
+async def vacuum_and_checkpoint(url: str) -> None:
+    connection = await asyncpg.connect(url, statement_cache_size=0)
+    try:
+        await connection.execute("VACUUM (ANALYZE)")
+        await connection.execute("CHECKPOINT")
     finally:
         await connection.close()
 
