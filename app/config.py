@@ -22,7 +22,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_ADMIN_BASE_URL = "https://{shop}"
 # The current stable version of Shopify's Admin API (quarterly: YYYY-01/04/07/10).
 DEFAULT_API_VERSION = "2026-10"
-# Measured on 2 cores with PostgreSQL beside the service (README, Performance):
+# Measured on 2 cores with PostgreSQL beside the service (README, Benchmark):
 # 1 worker ~2,000 deliveries/s, 2 workers ~2,800, 3 workers ~2,600. One per
 # usable core, and no more than a PgBouncer's connections comfortably hold.
 MAX_DEFAULT_WORKERS = 8

@@ -129,9 +129,6 @@ def run(stack: Stack, options: Options, workdir: Path, secret: str) -> CompareRe
     )
     pg_pid = postmaster_pid(stack.postgres.pgdata)
     minimal_url = asyncio.run(bare.create_minimal_database(stack.postgres_url))
-    # The load runs before this one left autovacuum work and dirty pages behind,
-    # which used to land on whichever subject ran first.
-    asyncio.run(vacuum_and_checkpoint(stack.postgres_url))
     original_workers = stack.workers
     subjects = _Subjects(stack, options, lua_table, deliveries, minimal_url, pg_pid)
     try:
@@ -160,6 +157,11 @@ def _block(subjects: _Subjects, report: CompareReport, workers: int, secret: str
             subjects.service(workers, -1, busy, warmup)
             subjects.bare(workers, -1, warmup)
             subjects.http(TEXTBOOK, workers, -1, busy, warmup)
+        # What the runs before left behind (autovacuum work, dirty pages, plans
+        # made while a table was empty) used to land on whichever subject ran
+        # first; statistics from here on make every session plan afresh.
+        for url in (stack.postgres_url, subjects.minimal_url):
+            asyncio.run(vacuum_and_checkpoint(url or ""))
         for number in range(options.rounds):
             order = SUBJECTS[number % 3 :] + SUBJECTS[: number % 3]
             runs: list[Run] = []

@@ -272,7 +272,7 @@ async def hold_ledger_row(holder: Any, shop: str, webhook_id: str) -> None:
 
 
 async def test_a_stuck_call_does_not_hold_up_the_deliveries_behind_it(db: Database) -> None:
-    """A call in flight for long (50 ms) lets the next one start."""
+    """A call in flight for long (SLOW_CALL_SECONDS) lets the next one start."""
     assert await ingest(db, delivery("orders/create", shopify.order(9))) is Outcome.processed
     async with db.connection() as holder:
         await hold_ledger_row(holder, shopify.SHOP, "same")
