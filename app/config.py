@@ -23,8 +23,9 @@ DEFAULT_ADMIN_BASE_URL = "https://{shop}"
 # The current stable version of Shopify's Admin API (quarterly: YYYY-01/04/07/10).
 DEFAULT_API_VERSION = "2026-10"
 # Measured on 2 cores with PostgreSQL beside the service (README, Benchmark):
-# 1 worker ~2,000 deliveries/s, 2 workers ~2,800, 3 workers ~2,600. One per
-# usable core, and no more than a PgBouncer's connections comfortably hold.
+# 1 worker 1,351-1,507 deliveries/s, 2 workers 1,708-1,826, 3 workers
+# 1,656-1,811. One per usable core, and no more than a PgBouncer's
+# connections comfortably hold.
 MAX_DEFAULT_WORKERS = 8
 CGROUP_CPU_LIMIT = Path("/sys/fs/cgroup/cpu.max")
 
@@ -225,7 +226,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 def default_workers() -> int:
     """One worker per CPU this process may use, at most MAX_DEFAULT_WORKERS."""
-    return max(1, min(usable_cpus(), MAX_DEFAULT_WORKERS))
+    return min(usable_cpus(), MAX_DEFAULT_WORKERS)
 
 
 def usable_cpus(cgroup_limit: Path = CGROUP_CPU_LIMIT) -> int:

@@ -157,11 +157,13 @@ def _block(subjects: _Subjects, report: CompareReport, workers: int, secret: str
             subjects.service(workers, -1, busy, warmup)
             subjects.bare(workers, -1, warmup)
             subjects.http(TEXTBOOK, workers, -1, busy, warmup)
-        # What the runs before left behind (autovacuum work, dirty pages, plans
-        # made while a table was empty) used to land on whichever subject ran
-        # first; statistics from here on make every session plan afresh.
+        # What the runs before left behind (autovacuum work, plans made while a
+        # table was empty) used to land on whichever subject ran first; fresh
+        # statistics make every session plan afresh. Each run then starts after
+        # a checkpoint (`_checkpoint`), so none writes out the pages of another.
         for url in (stack.postgres_url, subjects.minimal_url):
-            asyncio.run(vacuum_and_checkpoint(url or ""))
+            assert url is not None
+            asyncio.run(vacuum_analyze(url))
         for number in range(options.rounds):
             order = SUBJECTS[number % 3 :] + SUBJECTS[: number % 3]
             runs: list[Run] = []
@@ -320,11 +322,10 @@ async def wal_position(url: str, *, checkpoint: bool = False) -> int:
         await connection.close()
 
 
-async def vacuum_and_checkpoint(url: str) -> None:
+async def vacuum_analyze(url: str) -> None:
     connection = await asyncpg.connect(url, statement_cache_size=0)
     try:
         await connection.execute("VACUUM (ANALYZE)")
-        await connection.execute("CHECKPOINT")
     finally:
         await connection.close()
 

@@ -97,10 +97,9 @@ class Stack:
 
     `workers` (None: the service's default), `secret`, `previous_secret`,
     `admin_token` and `env` become the service's environment, on top of the
-    image's. `python_bin_dir` is where
-    `python` is looked up (default: this interpreter's, i.e. the project's
-    virtualenv); point it at a production-only virtualenv to run what the
-    image runs.
+    image's. `python_bin_dir` is where `python` is looked up (default: this
+    interpreter's, i.e. the project's virtualenv); point it at a
+    production-only virtualenv to run what the image runs.
     """
 
     def __init__(
