@@ -8,7 +8,7 @@
 # Both stages use the same Python image, so the virtualenv's interpreter path
 # (/usr/local/bin/python3.11) exists in the runtime image.
 #
-# Keep in step with tests/support/stack.py (SERVICE_COMMAND, IMAGE_ENV,
+# Keep in step with app/devtools/stack.py (SERVICE_COMMAND, IMAGE_ENV,
 # IMAGE_SOURCE); tests/e2e/test_deployment_files.py checks it.
 
 FROM ghcr.io/astral-sh/uv:0.13.9 AS uv

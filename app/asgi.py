@@ -12,11 +12,13 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from app.admin.controller import AdminController
+from app.access.cipher import TokenCipher
+from app.admin_api.controller import AdminController
 from app.config import Settings, load_settings
 from app.console import console_parts
 from app.db.database import Database
 from app.health import health, ready
+from app.http.background import BackgroundRuns
 from app.http.errors import ERROR_MAP
 from app.http.limits import UnverifiedBodyBudget
 from app.http.state import database_of
@@ -25,12 +27,11 @@ from app.observability.metrics import metrics_controller, record_pool
 from app.shopify.client import http_client
 from app.subscriptions.controller import SubscriptionController
 from app.subscriptions.metrics import refresh_subscription_metrics
-from app.sync.controller import BackgroundRuns, SyncController
+from app.sync.controller import SyncController
 from app.sync.metrics import refresh_sync_metrics
 from app.sync.runner import SyncRunner
-from app.sync.tokens import TokenCipher
 from app.webhooks.controller import receive_webhook
-from app.webhooks.erasure import background_erasures
+from app.webhooks.privacy.erasure import background_erasures
 
 log = logging.getLogger("app")
 
@@ -71,7 +72,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SubscriptionController,
             *console_routes,
         ],
-        # Then: redact erasures in progress finish in the background (app/webhooks/erasure.py).
+        # Then: redact erasures in progress finish in the background (webhooks/privacy/erasure.py).
         lifespan=[lifespan, background_erasures(database), *console_lifespans],
         request_max_body_size=settings.max_body_bytes,
         # Outermost: refuses a body over the budget before any of it is read.

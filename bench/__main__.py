@@ -45,12 +45,12 @@ from typing import Any
 import psutil
 
 from app.config import default_workers
+from app.devtools.stack import SERVICE_DEFAULTS, Stack
 from bench import ceiling, compare
 from bench.cpu import CpuMeter, children_cpu_seconds, postmaster_pid, tree_cpu_seconds
 from bench.deliveries import generate, write_lua_table
 from bench.load import accepted_by_service, ledger_rows, wrk
 from bench.sync import FULL, SMOKE, SyncResult, measure_sync, print_sync
-from tests.support.stack import SERVICE_DEFAULTS, Stack
 
 HERE = Path(__file__).resolve().parent
 SECRET = "bench-secret"

@@ -36,6 +36,7 @@ from typing import Any
 import asyncpg
 import psutil
 
+from app.devtools.stack import Stack
 from bench import bare
 from bench.cpu import (
     CpuMeter,
@@ -47,7 +48,6 @@ from bench.cpu import (
 from bench.deliveries import Delivery, generate_compact_orders, write_lua_table
 from bench.load import NO_DUPLICATES, accepted_by_service, ledger_rows, wrk
 from bench.textbook import TextbookServer
-from tests.support.stack import Stack
 
 SERVICE, BARE, TEXTBOOK = "service", "bare loop", "textbook"
 SUBJECTS = (SERVICE, BARE, TEXTBOOK)

@@ -39,7 +39,7 @@ import psutil
 from cryptography.fernet import Fernet
 
 from app.db.embedded import EmbeddedServer
-from tests.support.stack import MIGRATE_COMMAND, ROOT
+from app.devtools.stack import MIGRATE_COMMAND, ROOT
 
 SHOP = "bench.myshopify.com"
 TOKEN = "shpat_bench_sync_token"
@@ -168,7 +168,7 @@ def _stand_in(size: SyncSize) -> Iterator[subprocess.Popen[str]]:
     """The stand-in in its own process (its CPU is not the sync's); see _ready_url."""
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "tests.support.shopify_admin", "--port", "0"),
+            *(sys.executable, "-m", "app.devtools.standin", "--port", "0"),
             *("--shop", SHOP, "--token", TOKEN),
             *("--customers", str(size.customers), "--orders", str(size.orders)),
             *("--line-items", str(size.line_items)),

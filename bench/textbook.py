@@ -98,7 +98,7 @@ class TextbookServer:
     """`python -m bench.textbook` on a free loopback port, in its own process group."""
 
     def __init__(self, database_url: str, secret: str, workers: int) -> None:
-        from tests.support.pgbouncer import free_port
+        from app.devtools.pgbouncer import free_port
 
         self.database_url = database_url
         self.secret = secret
@@ -116,7 +116,7 @@ class TextbookServer:
         return self.process.pid
 
     def start(self, timeout: float = 60.0) -> TextbookServer:
-        from tests.support.stack import http_get
+        from app.devtools.stack import http_get
 
         env = {
             **os.environ,

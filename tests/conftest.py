@@ -21,10 +21,10 @@ from app.asgi import create_app
 from app.config import Settings, load_settings
 from app.db.database import Database
 from app.db.embedded import EmbeddedServer
+from app.devtools.pgbouncer import PgBouncer, pgbouncer_binary
+from app.devtools.standin import ShopifyStandIn
 from tests.support import shopify
 from tests.support.ops import run_cli
-from tests.support.pgbouncer import PgBouncer, pgbouncer_binary
-from tests.support.shopify_admin import ShopifyStandIn
 
 TABLES = (
     "message_logs",

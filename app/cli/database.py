@@ -8,7 +8,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
-from app.admin.events import EventFilter
+from app.admin_api.events import EventFilter
 from app.config import Settings
 from app.db.database import Database
 from app.db.embedded import embedded_postgres

@@ -8,10 +8,10 @@ import sys
 from datetime import datetime
 from typing import Any, TextIO
 
-from app.admin.events import EventFilter, list_events
-from app.admin.schemas import Event
+from app.admin_api.events import EventFilter, list_events
 from app.cli.database import database_url, event_filter, started_database
 from app.config import Settings
+from app.webhooks.recorded import Event
 
 COLUMNS = ("received_at", "shop_id", "topic", "status", "attempts", "webhook_id", "last_error")
 

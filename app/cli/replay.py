@@ -8,8 +8,8 @@ import sys
 import time
 from typing import TextIO
 
-from app.admin.events import EventFilter
-from app.admin.replay import MAX_REPLAY_LIMIT, ReplayReport, replay_deliveries
+from app.admin_api.events import EventFilter
+from app.admin_api.replay import MAX_REPLAY_LIMIT, ReplayReport, replay_deliveries
 from app.cli.database import database_url, event_filter, started_database
 from app.config import Settings
 

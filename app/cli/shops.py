@@ -14,10 +14,10 @@ import argparse
 import asyncio
 import sys
 
+from app.access.cipher import TokenCipher, TokenKeyMissing, TokenUnreadable
+from app.access.credentials import delete_credentials, reencrypt_all, store_credentials
 from app.cli.database import database_url, started_database
 from app.config import Settings
-from app.sync.credentials import delete_credentials, reencrypt_all, store_credentials
-from app.sync.tokens import TokenCipher, TokenKeyMissing, TokenUnreadable
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

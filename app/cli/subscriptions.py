@@ -17,6 +17,7 @@ import sys
 
 import msgspec
 
+from app.access.cipher import TokenCipher
 from app.cli.database import database_url, started_database
 from app.config import Settings
 from app.shopify.client import ShopifyError, http_client
@@ -27,7 +28,6 @@ from app.subscriptions.check import (
     SubscriptionChecker,
     callback_uri,
 )
-from app.sync.tokens import TokenCipher
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager, suppress
 from typing import Any, TextIO
 
+from app.access.cipher import TokenCipher
 from app.cli.database import database_url, started_database
 from app.config import Settings
 from app.db.enums import SyncRunStatus
@@ -26,7 +27,6 @@ from app.shopify.client import http_client
 from app.sync.runner import SyncRefused, SyncRequest, SyncRunner
 from app.sync.runs import Run, RunInProgress
 from app.sync.scheduler import run_every, sync_all_once
-from app.sync.tokens import TokenCipher
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from app.config import Settings
     from app.db.database import Database
-    from app.sync.controller import BackgroundRuns
+    from app.http.background import BackgroundRuns
 
 
 def console_parts(

@@ -40,7 +40,7 @@ from app.console.forms import ReplayFailed, StartSync, replay_form, sync_form
 from app.console.pool import start_pool, stop_pool
 from app.console.users import ConsoleUser
 from app.db.database import Database, DatabaseUnavailable, is_refused_value
-from app.sync.controller import BackgroundRuns
+from app.http.background import BackgroundRuns
 from app.sync.runner import SyncRunner
 
 log = logging.getLogger("app.console")

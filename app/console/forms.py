@@ -17,15 +17,15 @@ from typing import Any
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 
-from app.admin.events import EventFilter
-from app.admin.replay import DEFAULT_REPLAY_LIMIT, ReplayReport, replay_deliveries
+from app.access.cipher import TokenKeyMissing
+from app.admin_api.events import EventFilter
+from app.admin_api.replay import DEFAULT_REPLAY_LIMIT, ReplayReport, replay_deliveries
 from app.db.database import Database, DatabaseUnavailable
 from app.db.enums import DeliveryStatus
+from app.http.background import BackgroundRuns
 from app.shopify.domains import shop_domain
-from app.sync.controller import BackgroundRuns
 from app.sync.runner import ALL_RESOURCES, SyncRefused, SyncRequest, SyncRunner
 from app.sync.runs import RunInProgress
-from app.sync.tokens import TokenKeyMissing
 
 log = logging.getLogger("app.console")
 

@@ -24,13 +24,13 @@ from urllib.parse import urlsplit
 import httpx
 import msgspec
 
+from app.access.cipher import TokenCipher
+from app.access.credentials import CredentialsUnusable, usable_credentials
 from app.config import Settings
 from app.db.database import Database
 from app.shopify.client import AdminClient, ShopifyError
 from app.subscriptions.queries import PAGE_SIZE, WEBHOOK_SUBSCRIPTION_CREATE, WEBHOOK_SUBSCRIPTIONS
 from app.subscriptions.topics import SUBSCRIBABLE, enum_name, needed_topics
-from app.sync.credentials import CredentialsUnusable, usable_credentials
-from app.sync.tokens import TokenCipher
 
 log = logging.getLogger("app.subscriptions")
 

@@ -21,13 +21,13 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
+from app.access.cipher import TokenKeyMissing
 from app.http.guards import admin_only, shop_path
 from app.http.state import database_of, settings_of
 from app.shopify.client import ShopifyError
 from app.subscriptions.check import CheckRefused, CheckReport, NotConfigured, SubscriptionChecker
 from app.subscriptions.silence import GAP_FACTOR, SilentShop, silent_shops
 from app.sync.runner import SyncRunner
-from app.sync.tokens import TokenKeyMissing
 
 
 class SilentShops(msgspec.Struct):

@@ -1,6 +1,5 @@
 """The Admin API sync: backfill of a shop's history and periodic reconciliation.
 
-credentials.py  encrypted access tokens per shop (tokens.py: the cipher)
 records.py      Admin API nodes mapped onto the customers and orders columns
 apply.py        applying fetched objects through the delivery rules (SQL functions)
 runs.py         run records, per-shop state (watermarks) and leases

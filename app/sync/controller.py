@@ -6,7 +6,6 @@ and never come out: no answer contains one.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 from typing import Annotated, Any
@@ -23,13 +22,14 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
+from app.access.cipher import TokenKeyMissing
+from app.access.credentials import delete_credentials, store_credentials
 from app.db.enums import SyncResource
+from app.http.background import BackgroundRuns
 from app.http.guards import admin_only, shop_path
 from app.http.state import database_of
-from app.sync.credentials import delete_credentials, store_credentials
 from app.sync.runner import ALL_RESOURCES, SyncRefused, SyncRequest, SyncRunner
 from app.sync.runs import RunInProgress, get_run, recent_runs
-from app.sync.tokens import TokenKeyMissing
 
 log = logging.getLogger("app.sync")
 
@@ -74,28 +74,6 @@ class SyncRunOut(msgspec.Struct):
 
 class SyncRunList(msgspec.Struct):
     runs: list[SyncRunOut]
-
-
-class BackgroundRuns:
-    """Runs started over HTTP, in this worker; cancelled (and recorded as such) at shutdown."""
-
-    def __init__(self) -> None:
-        self.tasks: set[asyncio.Task[Any]] = set()
-
-    def start(self, work: Any) -> None:
-        task = asyncio.create_task(work)
-        self.tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self.tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background sync failed", exc_info=task.exception())
-
-    async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 def _run_out(row: Any) -> SyncRunOut:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -30,7 +30,7 @@ from app.shopify.nodes import BulkOperation, CustomerNode, LineItemNode, OrderNo
 from app.shopify.queries import BULK_CUSTOMERS, BULK_ORDERS
 from app.sync.apply import BATCH_SIZE, apply_batch
 from app.sync.records import RecordError, customer_record, decode_node, order_record
-from app.sync.runs import Run, RunCounts
+from app.sync.runs import ReportProgress, Run, RunCounts
 
 log = logging.getLogger("app.sync")
 
@@ -45,8 +45,6 @@ STAGE_CHUNK = 2000
 ANALYZE_FIRST = 1000
 ANALYZE_GROWTH = 4
 BATCHES_IN_FLIGHT = 2
-
-ProgressCallback = Callable[[Run], Awaitable[None]]
 
 
 class Line(msgspec.Struct):
@@ -70,7 +68,7 @@ async def sync_fully(
     run: Run,
     resource: SyncResource,
     finished_signal: FinishedSignal,
-    on_progress: ProgressCallback,
+    on_progress: ReportProgress,
 ) -> FullSyncResult:
     operation = await start_bulk_query(client, BULK_QUERIES[resource])
     _log(run, resource, "bulk operation started", operation=operation.id)
@@ -98,7 +96,7 @@ def _result_url(run: Run, resource: SyncResource, operation: BulkOperation) -> s
 
 
 async def _apply_customers(
-    database: Database, run: Run, lines: AsyncIterator[bytes], on_progress: ProgressCallback
+    database: Database, run: Run, lines: AsyncIterator[bytes], on_progress: ReportProgress
 ) -> None:
     async with _Pipeline(database, run, SyncResource.customers, on_progress) as batches:
         batch: list[dict[str, Any]] = []
@@ -115,7 +113,7 @@ async def _apply_customers(
 
 
 async def _apply_orders(
-    database: Database, run: Run, lines: AsyncIterator[bytes], on_progress: ProgressCallback
+    database: Database, run: Run, lines: AsyncIterator[bytes], on_progress: ReportProgress
 ) -> None:
     try:
         started = time.perf_counter()
@@ -186,7 +184,7 @@ ORDER BY p.id
 """
 
 
-async def _apply_staged_orders(database: Database, run: Run, on_progress: ProgressCallback) -> None:
+async def _apply_staged_orders(database: Database, run: Run, on_progress: ReportProgress) -> None:
     async with database.connection() as connection:
         bounds = await connection.fetchrow(
             "SELECT min(id) AS first, max(id) AS last FROM sync_bulk_rows WHERE run_id = $1",
@@ -241,7 +239,7 @@ class _Pipeline:
     """
 
     def __init__(
-        self, database: Database, run: Run, resource: SyncResource, on_progress: ProgressCallback
+        self, database: Database, run: Run, resource: SyncResource, on_progress: ReportProgress
     ) -> None:
         self.database = database
         self.run = run

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +22,7 @@ from app.shopify.nodes import CustomerNode, LineItemNode, LineItemPage, OrderNod
 from app.shopify.queries import CUSTOMERS_PAGE, ORDER_LINE_ITEMS, ORDERS_PAGE
 from app.sync.apply import apply_batch
 from app.sync.records import RecordError, customer_record, decode_node, order_record
-from app.sync.runs import Run, RunCounts, sync_state
+from app.sync.runs import ReportProgress, Run, RunCounts, sync_state
 
 log = logging.getLogger("app.sync")
 
@@ -39,8 +38,6 @@ NODE_COST = {
     SyncResource.customers: 3.0,
     SyncResource.orders: 8.0 + LINE_ITEMS_PER_ORDER * LINE_ITEM_COST,
 }
-
-ProgressCallback = Callable[[Run], Awaitable[None]]
 
 
 class PageSizer:
@@ -66,7 +63,7 @@ async def sync_incrementally(
     client: AdminClient,
     run: Run,
     resource: SyncResource,
-    on_progress: ProgressCallback,
+    on_progress: ReportProgress,
 ) -> None:
     async with database.connection() as connection:
         state = await sync_state(connection, run.shop, resource)

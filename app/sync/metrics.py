@@ -16,6 +16,7 @@ from prometheus_client import Gauge
 
 from app.db.database import Database, DatabaseUnavailable
 from app.db.enums import SyncRunStatus
+from app.webhooks.handlers.customer_events import MISMATCHED
 
 # Reading the figures may take this long; after it, the scrape goes on without them.
 SCRAPE_TIMEOUT = 0.5
@@ -46,13 +47,6 @@ SELECT count(*) FILTER (WHERE failing) AS failing,
 FROM shop
 """
 
-# Customers whose totals disagree with Shopify's (customers/purchasing_summary)
-# by more than rounding; listed by GET /shops/{shop}/customers/mismatched.
-MISMATCHED = """
-c.shopify_order_count IS NOT NULL AND c.deleted_at IS NULL AND c.redacted_at IS NULL
-AND (c.shopify_order_count IS DISTINCT FROM coalesce(c.order_count, 0)
-     OR abs(coalesce(c.total_spent, 0) - coalesce(c.shopify_amount_spent, 0)) > 0.01)
-"""
 _MISMATCHED_COUNT = f"SELECT count(*) FROM customers AS c WHERE {MISMATCHED}"  # noqa: S608
 
 

@@ -21,6 +21,7 @@ from app.db.enums import (
     MarketingOptInLevel,
     SmsMarketingState,
 )
+from app.shopify.money import validate_money
 from app.shopify.nodes import (
     CustomerNode,
     EmailAddress,
@@ -29,7 +30,6 @@ from app.shopify.nodes import (
     OrderNode,
     PhoneNumber,
 )
-from app.webhooks.payloads import validate_money
 
 NodeT = TypeVar("NodeT")
 

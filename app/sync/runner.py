@@ -18,17 +18,18 @@ from dataclasses import dataclass
 
 import httpx
 
-from app.config import Settings
-from app.db.database import Database, DatabaseUnavailable
-from app.db.enums import SyncKind, SyncResource, SyncRunStatus
-from app.shopify.client import AdminClient, ShopifyAuthError, ShopifyError
-from app.sync.credentials import (
+from app.access.cipher import TokenCipher, TokenUnreadable
+from app.access.credentials import (
     ALL_ORDERS_SCOPE,
     Credentials,
     CredentialsUnusable,
     mark_invalid,
     usable_credentials,
 )
+from app.config import Settings
+from app.db.database import Database, DatabaseUnavailable
+from app.db.enums import SyncKind, SyncResource, SyncRunStatus
+from app.shopify.client import AdminClient, ShopifyAuthError, ShopifyError
 from app.sync.full import sync_fully
 from app.sync.incremental import sync_incrementally
 from app.sync.runs import (
@@ -40,7 +41,6 @@ from app.sync.runs import (
     save_progress,
     sync_state,
 )
-from app.sync.tokens import TokenCipher, TokenUnreadable
 
 log = logging.getLogger("app.sync")
 

@@ -8,6 +8,7 @@ crashes (SYNC_LEASE_SECONDS).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -68,6 +69,10 @@ class Run:
     @property
     def resource(self) -> str:
         return ",".join(resource.value for resource in self.resources)
+
+
+# Called as a run's counts grow (the runner saves them and tells its caller).
+ReportProgress = Callable[[Run], Awaitable[None]]
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ import logging
 import random
 import time
 
+from app.access.credentials import shops_to_sync
 from app.db.database import DatabaseUnavailable
 from app.db.enums import SyncRunStatus
-from app.sync.credentials import shops_to_sync
 from app.sync.runner import SyncRefused, SyncRequest, SyncRunner
 from app.sync.runs import RunInProgress
 

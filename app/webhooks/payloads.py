@@ -22,6 +22,7 @@ from app.db.enums import (
     MarketingOptInLevel,
     SmsMarketingState,
 )
+from app.shopify.money import validate_money
 from app.webhooks.delivery import BadDelivery
 
 T = TypeVar("T")
@@ -30,20 +31,9 @@ ShopifyId = Annotated[int, Meta(ge=1, le=2**63 - 1)]
 Timestamp = Annotated[datetime, Meta(tz=True)]
 Text255 = Annotated[str, Meta(max_length=255)]
 
-# numeric(19, 4) holds 15 digits before the decimal point.
-MONEY_LIMIT = Decimal(10) ** 15
-
 
 class PayloadError(Exception):
     """The payload is JSON but cannot be applied: wrong shape or out-of-range values."""
-
-
-def validate_money(field: str, amount: Decimal | None) -> Decimal | None:
-    if amount is None:
-        return None
-    if not amount.is_finite() or abs(amount) >= MONEY_LIMIT:
-        raise ValueError(f"{field} must be a finite amount below 10^15, got {amount}")
-    return amount + 0  # turns -0 into 0
 
 
 def check_resource(gid: str | UnsetType, kind: str) -> None:
@@ -142,7 +132,7 @@ class PrivacyCustomer(Struct):
 # The privacy topics and app/uninstalled change or erase a whole shop's or a
 # customer's data, and the signature does not cover the headers that say which
 # shop and which topic: their bodies are checked to be of the topic's shape
-# and to name the shop of the header (handlers/privacy.py, handlers/shop.py).
+# and to name the shop of the header (privacy/handlers.py, handlers/shop.py).
 # Keys of the other privacy topics must be absent, so that the body of one
 # (signed, for one shop) cannot pass for another.
 

@@ -19,9 +19,9 @@ from uuid import UUID
 import asyncpg
 import httpx
 
+from app.devtools.pgbouncer import free_port
 from tests.support import shopify
 from tests.support.ops import ROOT, cli_environment
-from tests.support.pgbouncer import free_port
 
 PASSWORD = "console-test-password-1"
 WRONG_PASSWORD = "console-wrong-password-2"

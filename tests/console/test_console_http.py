@@ -22,6 +22,7 @@ from litestar.testing import AsyncTestClient
 from app.asgi import create_app
 from app.config import ConfigError, Settings, load_settings
 from app.db.database import Database
+from app.devtools.standin import ShopifyStandIn
 from tests.console.support import (
     PASSWORD,
     WRONG_PASSWORD,
@@ -32,7 +33,6 @@ from tests.console.support import (
     login,
 )
 from tests.support import queries, shopify
-from tests.support.shopify_admin import ShopifyStandIn
 from tests.support.sync import give_credentials, new_shop, sync_settings
 
 REPLAY_FORM = "/admin/api/forms/replay-failed-deliveries/"

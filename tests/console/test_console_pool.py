@@ -19,11 +19,11 @@ import asyncpg
 import httpx
 import pytest
 
+from app.devtools.pgbouncer import PgBouncer
+from app.devtools.stack import PGBOUNCER_SETTINGS
 from tests.console.support import PASSWORD, Service, console_service, create_user, login
 from tests.support import shopify
 from tests.support.ops import database_name
-from tests.support.pgbouncer import PgBouncer
-from tests.support.stack import PGBOUNCER_SETTINGS
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -1,7 +1,7 @@
 """Reading the deployment files: Dockerfile, docker-compose.yml, .env.example, .dockerignore.
 
 Just enough of each format for the tests to compare them with the harness
-(tests/support/stack.py): Dockerfile instructions with continuation lines,
+(app/devtools/stack.py): Dockerfile instructions with continuation lines,
 Compose's `${VAR}` interpolation, and `NAME=value` lines.
 """
 

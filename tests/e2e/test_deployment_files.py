@@ -1,6 +1,6 @@
 """The Dockerfile and docker-compose.yml describe the stack the e2e tests run.
 
-tests/support/stack.py runs the service the way the image and the compose
+app/devtools/stack.py runs the service the way the image and the compose
 file do, with its settings kept as data (SERVICE_COMMAND, IMAGE_ENV,
 PGBOUNCER_SETTINGS...). These tests fail as soon as the files drift from it,
 or from app/config.py's variables.
@@ -15,6 +15,16 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from app.devtools.stack import (
+    IMAGE_BUILD_INPUTS,
+    IMAGE_ENV,
+    IMAGE_SOURCE,
+    MIGRATE_COMMAND,
+    PGBOUNCER_SETTINGS,
+    SERVICE_COMMAND,
+    SERVICE_DEFAULTS,
+    STOP_GRACE_SECONDS,
+)
 from tests.e2e import deployment
 from tests.e2e.deployment import (
     MissingVariable,
@@ -32,16 +42,6 @@ from tests.e2e.deployment import (
     service_environment,
     strings,
     variables,
-)
-from tests.support.stack import (
-    IMAGE_BUILD_INPUTS,
-    IMAGE_ENV,
-    IMAGE_SOURCE,
-    MIGRATE_COMMAND,
-    PGBOUNCER_SETTINGS,
-    SERVICE_COMMAND,
-    SERVICE_DEFAULTS,
-    STOP_GRACE_SECONDS,
 )
 
 # Required secrets: compose refuses to start without them; .env.example leaves them empty.

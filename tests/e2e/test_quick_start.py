@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.devtools.pgbouncer import free_port
 from tests.support import shopify
-from tests.support.pgbouncer import free_port
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -1,6 +1,6 @@
 """The deployed service, end to end: the image's command, PgBouncer, real HTTP.
 
-One stack for the module (tests/support/stack.py): an embedded PostgreSQL,
+One stack for the module (app/devtools/stack.py): an embedded PostgreSQL,
 PgBouncer in transaction mode in front of it, `python -m app migrate`, then
 `python -m app serve` with two workers. Every test uses shops of its own, so
 no test sees another's rows. The graceful-shutdown test stops the service;
@@ -25,11 +25,11 @@ import asyncpg
 import httpx
 import pytest
 
+from app.devtools.pgbouncer import free_port
+from app.devtools.stack import Stack
 from app.webhooks.handlers import HANDLERS
 from tests.e2e.deployment import dockerfile_stages, healthcheck_command
 from tests.support import shopify
-from tests.support.pgbouncer import free_port
-from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.pgbouncer, pytest.mark.timeout(120)]
 

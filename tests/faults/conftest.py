@@ -1,4 +1,4 @@
-"""Fault injection against the deployed topology (tests/support/stack.py).
+"""Fault injection against the deployed topology (app/devtools/stack.py).
 
 One Stack for the whole folder (embedded PostgreSQL, PgBouncer in transaction
 mode, `python -m app migrate`, `python -m app serve` with two workers): its
@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
-from tests.support.stack import Stack
+from app.devtools.stack import Stack
 
 
 def postgres_running(stack: Stack) -> bool:

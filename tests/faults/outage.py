@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import asyncpg
 import httpx
 
+from app.devtools.stack import Stack
 from tests.support import load
 from tests.support.load import Answer, OrderFactory, Streams
-from tests.support.stack import Stack
 
 STREAMS = 8  # concurrent senders
 FLOWING = 40  # deliveries accepted before the fault is injected

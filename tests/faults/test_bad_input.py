@@ -36,8 +36,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from app.devtools.stack import Stack
 from tests.support import shopify
-from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.pgbouncer, pytest.mark.timeout(120)]
 

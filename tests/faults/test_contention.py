@@ -24,9 +24,9 @@ import httpx
 import pytest
 
 from app.db.enums import FinancialStatus
+from app.devtools.stack import Stack
 from tests.support import shopify
 from tests.support.load import ExpectedTotals, unique_shop
-from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.pgbouncer, pytest.mark.timeout(60)]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.devtools.stack import Stack
 from tests.faults.outage import check_outage, stream_through
 from tests.support.load import unique_shop
-from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.pgbouncer, pytest.mark.timeout(90)]
 

@@ -21,8 +21,8 @@ import httpx
 import psutil
 import pytest
 
+from app.devtools.stack import Stack, http_get
 from tests.support import shopify
-from tests.support.stack import Stack, http_get
 
 pytestmark = [pytest.mark.pgbouncer, pytest.mark.timeout(180)]
 

@@ -30,10 +30,10 @@ import httpx
 import pytest
 
 from app.db.embedded import EmbeddedServer
+from app.devtools.pgbouncer import PgBouncer, free_port
+from app.devtools.stack import SERVICE_COMMAND, Stack, http_get
 from tests.support import shopify
 from tests.support.load import unique_shop
-from tests.support.pgbouncer import PgBouncer, free_port
-from tests.support.stack import SERVICE_COMMAND, Stack, http_get
 
 pytestmark = [pytest.mark.pgbouncer, pytest.mark.timeout(90)]
 

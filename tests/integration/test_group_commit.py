@@ -24,7 +24,7 @@ import pytest
 from app.config import Settings
 from app.db.database import Database, DatabaseUnavailable
 from app.webhooks.delivery import Delivery
-from app.webhooks.handlers.base import delivery_group_commit
+from app.webhooks.grouping import delivery_group_commit
 from app.webhooks.ingest import ingest
 from app.webhooks.outcomes import Outcome
 from tests.support import queries, shopify

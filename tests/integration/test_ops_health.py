@@ -23,8 +23,8 @@ from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
 from app.config import Settings
+from app.devtools.pgbouncer import PgBouncer
 from tests.support.ops import database_name, run_cli
-from tests.support.pgbouncer import PgBouncer
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -28,10 +28,10 @@ from app.asgi import create_app
 from app.config import Settings
 from app.db.database import Database, Transaction
 from app.db.migrations import pending_migration_ids
+from app.devtools.pgbouncer import PgBouncer
 from tests.conftest import database_for
 from tests.support import shopify
 from tests.support.ops import run_cli
-from tests.support.pgbouncer import PgBouncer
 
 pytestmark = pytest.mark.pgbouncer
 

@@ -20,7 +20,7 @@ from litestar.testing import AsyncTestClient
 from app.asgi import create_app
 from app.config import Settings
 from app.db.database import Database
-from app.webhooks import erasure
+from app.webhooks.privacy import erasure
 from tests.support import queries, shopify
 
 pytestmark = pytest.mark.timeout(300)

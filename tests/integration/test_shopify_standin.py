@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.shopify_admin import FakeShop, Fault, ShopifyStandIn
+from app.devtools.standin import FakeShop, Fault, ShopifyStandIn
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "shpat_test_token"
@@ -59,7 +59,7 @@ ORDERS_BULK = """
 def standin_process() -> Iterator[subprocess.Popen[str]]:
     """The stand-in as its own process, started first so its schema builds alongside ours."""
     command = [
-        sys.executable, "-m", "tests.support.shopify_admin", "--port", "0",
+        sys.executable, "-m", "app.devtools.standin", "--port", "0",
         "--shop", "bench.myshopify.com", "--token", "tok",
         "--customers", "10", "--orders", "20", "--line-items", "2",
     ]  # fmt: skip

@@ -11,7 +11,7 @@ from litestar.testing import AsyncTestClient
 from app.asgi import create_app
 from app.config import Settings
 from app.db.database import Database
-from tests.support.shopify_admin import FakeShop, ShopifyStandIn
+from app.devtools.standin import FakeShop, ShopifyStandIn
 from tests.support.sync import give_credentials, new_shop, sync_settings
 
 PUBLIC_URL = "https://ingest.example.com"

@@ -15,12 +15,12 @@ from litestar.testing import AsyncTestClient
 from app.asgi import create_app
 from app.config import Settings
 from app.db.database import Database
+from app.devtools.standin import FakeShop, Fault, ShopifyStandIn
 from app.subscriptions.topics import COMPLIANCE_TOPICS, default_topics, enum_name
 from app.webhooks.handlers import HANDLERS
 from tests.subscriptions.conftest import CALLBACK, PUBLIC_URL
 from tests.support import queries
 from tests.support.ops import ADMIN, ROOT
-from tests.support.shopify_admin import FakeShop, Fault, ShopifyStandIn
 from tests.support.sync import TOKEN_KEY
 
 ELSEWHERE = "https://old-host.example.com/webhooks/shopify"

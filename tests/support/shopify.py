@@ -1,22 +1,22 @@
-"""Signed Shopify deliveries for tests."""
+"""Signed Shopify deliveries for tests (signing itself: app/devtools/signing.py)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+# Re-exported: the tests reach everything about a delivery through this module.
+from app.devtools.signing import PREVIOUS_SECRET as PREVIOUS_SECRET
+from app.devtools.signing import SECRET as SECRET
+from app.devtools.signing import SHOP as SHOP
+from app.devtools.signing import headers as headers
+from app.devtools.signing import sign as sign
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
-SECRET = "test-secret"
-PREVIOUS_SECRET = "previous-test-secret"
-SHOP = "test-shop.myshopify.com"
 OTHER_SHOP = "other-shop.myshopify.com"
 
 
@@ -30,40 +30,8 @@ def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / f"{name}.json").read_bytes()
 
 
-def sign(body: bytes, secret: str = SECRET) -> str:
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-
-
 def encode(payload: dict[str, Any] | bytes) -> bytes:
     return payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-
-
-def headers(
-    topic: str,
-    body: bytes,
-    *,
-    shop: str = SHOP,
-    webhook_id: str | None = None,
-    secret: str = SECRET,
-    prefix: str = "X-Shopify-",
-    triggered_at: str | None = "2026-11-23T10:00:00.123456789Z",
-    **extra: str,
-) -> dict[str, str]:
-    """The headers Shopify sends with `body` (prefix "Shopify-" for the newer Events family)."""
-    values = {
-        "Hmac-Sha256": sign(body, secret),
-        "Topic": topic,
-        "Shop-Domain": shop,
-        "Webhook-Id": webhook_id or str(uuid.uuid4()),
-        "Event-Id": str(uuid.uuid4()),
-        "API-Version": "2026-07",
-        **extra,
-    }
-    if triggered_at:
-        values["Triggered-At"] = triggered_at
-    result = {f"{prefix}{name}": value for name, value in values.items()}
-    result["Content-Type"] = "application/json"
-    return result
 
 
 def order(

@@ -8,14 +8,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from app.access.cipher import TokenCipher
+from app.access.credentials import store_credentials
 from app.config import Settings
 from app.db.database import Database
+from app.devtools.standin import FakeShop, ShopifyStandIn
 from app.shopify.client import http_client
-from app.sync.credentials import store_credentials
 from app.sync.runner import SyncRequest, SyncRunner
-from app.sync.tokens import TokenCipher
 from tests.support import queries
-from tests.support.shopify_admin import FakeShop, ShopifyStandIn
 
 # A fixed Fernet key for the tests (Fernet.generate_key() prints keys like it).
 TOKEN_KEY = "sC1G9kPb6bqGX0yXQyq3n2a8cKkAAnM2FQv6m2mX0iE="

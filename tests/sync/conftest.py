@@ -8,8 +8,8 @@ import pytest
 
 from app.config import Settings
 from app.db.database import Database
+from app.devtools.standin import FakeShop, ShopifyStandIn
 from app.shopify import bulk
-from tests.support.shopify_admin import FakeShop, ShopifyStandIn
 from tests.support.sync import give_credentials, new_shop, sync_settings
 
 

@@ -11,11 +11,11 @@ import httpx
 from app.config import Settings
 from app.db.database import Database
 from app.db.enums import SyncKind, SyncRunStatus
+from app.devtools.standin import FakeShop, ShopifyStandIn
 from app.shopify.bulk import start_bulk_query
 from app.shopify.client import AdminClient
 from app.shopify.queries import BULK_CUSTOMERS, BULK_ORDERS
 from tests.support import queries
-from tests.support.shopify_admin import FakeShop, ShopifyStandIn
 from tests.support.sync import stored_customers, stored_orders, sync
 
 

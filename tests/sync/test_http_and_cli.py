@@ -14,13 +14,13 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
+from app.access.cipher import TokenCipher
 from app.asgi import create_app
 from app.config import Settings
 from app.db.database import Database
-from app.sync.tokens import TokenCipher
+from app.devtools.standin import FakeShop, ShopifyStandIn
 from tests.support import queries
 from tests.support.ops import ROOT
-from tests.support.shopify_admin import FakeShop, ShopifyStandIn
 from tests.support.sync import ALL_SCOPES, OTHER_TOKEN_KEY, TOKEN_KEY, new_shop
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
@@ -274,7 +274,7 @@ async def test_the_schedule_syncs_each_shop_again_and_stops_on_sigterm(
 async def test_metrics_count_failing_shops(
     db: Database, sync_config: Settings, shop: FakeShop, shopify_admin: ShopifyStandIn
 ) -> None:
-    from tests.support.shopify_admin import Fault
+    from app.devtools.standin import Fault
     from tests.support.sync import sync
 
     shopify_admin.inject(Fault.status(401), times=1, shop=shop.domain)

@@ -9,8 +9,8 @@ import httpx
 from app.config import Settings
 from app.db.database import Database
 from app.db.enums import SyncRunStatus
+from app.devtools.standin import FakeShop
 from tests.support import shopify
-from tests.support.shopify_admin import FakeShop
 from tests.support.sync import stored_customers, sync
 
 

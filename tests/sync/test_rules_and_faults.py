@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from app.access.credentials import shops_to_sync
 from app.config import Settings
 from app.db.database import Database
 from app.db.enums import SyncResource, SyncRunStatus
-from app.sync.credentials import shops_to_sync
+from app.devtools.standin import FakeShop, Fault, ShopifyStandIn
 from app.sync.runner import SyncRefused, SyncRequest
 from app.sync.runs import RunInProgress
 from tests.support import queries, shopify
-from tests.support.shopify_admin import FakeShop, Fault, ShopifyStandIn
 from tests.support.sync import (
     give_credentials,
     new_shop,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from app.webhooks.payloads import CustomersRedactPayload, decode
-from app.webhooks.scrub import PERSONAL_FIELDS, scrub, scrub_text
+from app.webhooks.privacy.scrub import PERSONAL_FIELDS, scrub, scrub_text
 from tests.support import shopify
 
 ADDRESS = {

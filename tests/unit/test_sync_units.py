@@ -8,13 +8,13 @@ from decimal import Decimal
 import msgspec
 import pytest
 
+from app.access.cipher import TokenCipher, TokenKeyMissing, TokenUnreadable
+from app.access.credentials import Credentials
 from app.config import ConfigError, load_settings
 from app.shopify.client import AdminClient, Bucket
 from app.shopify.nodes import CustomerNode, OrderNode
-from app.sync.credentials import Credentials
 from app.sync.incremental import PageSizer
 from app.sync.records import RecordError, customer_record, order_record, shopify_id
-from app.sync.tokens import TokenCipher, TokenKeyMissing, TokenUnreadable
 from tests.support.sync import OTHER_TOKEN_KEY, TOKEN_KEY
 
 

@@ -2,8 +2,9 @@
 
 from typing import Any
 
-from app.webhooks.handlers import customer_events, customers, orders, privacy, shop
+from app.webhooks.handlers import bulk_operations, customer_events, customers, orders, shop
 from app.webhooks.handlers.base import Handler
+from app.webhooks.privacy import handlers as privacy
 
 HANDLERS: dict[str, Handler[Any]] = {
     **dict.fromkeys(customers.UPSERT_TOPICS, customers.UPSERT),
@@ -20,7 +21,7 @@ HANDLERS: dict[str, Handler[Any]] = {
     "customers_marketing_consent/update": customer_events.SMS_CONSENT,
     "customers/purchasing_summary": customer_events.PURCHASING_SUMMARY,
     "customers/merge": customer_events.MERGE,
-    "bulk_operations/finish": customer_events.BULK_OPERATION_FINISHED,
+    "bulk_operations/finish": bulk_operations.FINISHED,
 }
 
 __all__ = ["HANDLERS", "Handler"]

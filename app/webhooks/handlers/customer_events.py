@@ -22,12 +22,10 @@ from collections.abc import Sequence
 import msgspec
 
 from app.db.database import Transaction
-from app.db.enums import DeliveryStatus
 from app.webhooks.handlers.base import Handler, in_transaction
 from app.webhooks.ledger import Recording, lock, record
 from app.webhooks.outcomes import Outcome
 from app.webhooks.payloads import (
-    BulkOperationFinishPayload,
     CustomersMergePayload,
     CustomerTagsPayload,
     EmailConsentPayload,
@@ -35,7 +33,7 @@ from app.webhooks.payloads import (
     PurchasingSummaryPayload,
     SmsConsentPayload,
 )
-from app.webhooks.scrub import scrub_text
+from app.webhooks.privacy.scrub import scrub_text
 
 _STATE = """
 SELECT id, deleted_at IS NOT NULL OR redacted_at IS NOT NULL AS frozen,
@@ -45,6 +43,15 @@ FROM customers WHERE shop_id = $1 AND shopify_id = $2
 _CREATE = """
 INSERT INTO customers (shop_id, shopify_id, order_count, total_spent) VALUES ($1, $2, 0, 0)
 ON CONFLICT (shop_id, shopify_id) DO NOTHING
+"""
+
+
+# Customers whose totals disagree with Shopify's (customers/purchasing_summary)
+# by more than rounding; listed by GET /shops/{shop}/customers/mismatched.
+MISMATCHED = """
+c.shopify_order_count IS NOT NULL AND c.deleted_at IS NULL AND c.redacted_at IS NULL
+AND (c.shopify_order_count IS DISTINCT FROM coalesce(c.order_count, 0)
+     OR abs(coalesce(c.total_spent, 0) - coalesce(c.shopify_amount_spent, 0)) > 0.01)
 """
 
 
@@ -251,23 +258,9 @@ async def _merge(tx: Transaction, recording: Recording, payload: CustomersMergeP
     return Outcome.processed
 
 
-# -- bulk_operations/finish -------------------------------------------------------------------
-
-
-async def _bulk_finished(
-    tx: Transaction, recording: Recording, payload: BulkOperationFinishPayload
-) -> Outcome:
-    # Recorded with its payload: the sync looks for it in the ledger (app/sync/runner.py).
-    await lock(tx, recording.shop)
-    if await record(tx, recording, DeliveryStatus.processed) is None:
-        return Outcome.duplicate
-    return Outcome.processed
-
-
 TAGS_ADDED = _tags(added=True)
 TAGS_REMOVED = _tags(added=False)
 EMAIL_CONSENT = Handler(EmailConsentPayload, in_transaction(_email_consent))
 SMS_CONSENT = Handler(SmsConsentPayload, in_transaction(_sms_consent))
 PURCHASING_SUMMARY = Handler(PurchasingSummaryPayload, in_transaction(_purchasing_summary))
 MERGE = Handler(CustomersMergePayload, in_transaction(_merge))
-BULK_OPERATION_FINISHED = Handler(BulkOperationFinishPayload, in_transaction(_bulk_finished))

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from app.db.database import Database
-from app.webhooks.handlers.base import DeliveryKind, Handler, apply_delivery
+from app.webhooks.grouping import DeliveryKind, apply_delivery
+from app.webhooks.handlers.base import Handler
 from app.webhooks.ledger import Recording
 from app.webhooks.outcomes import Outcome
 from app.webhooks.payloads import CustomerPayload, DeletedCustomerPayload

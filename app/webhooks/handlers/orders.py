@@ -9,7 +9,8 @@ in the same transaction.
 from __future__ import annotations
 
 from app.db.database import Database
-from app.webhooks.handlers.base import DeliveryKind, Handler, apply_delivery
+from app.webhooks.grouping import DeliveryKind, apply_delivery
+from app.webhooks.handlers.base import Handler
 from app.webhooks.handlers.customers import customer_values
 from app.webhooks.ledger import Recording
 from app.webhooks.outcomes import Outcome

@@ -49,7 +49,11 @@ from .cursors import CursorError
 from .data import FakeShop, Page, Record, gid, parse_gid, parse_search
 
 SCHEMA_FILE = (
-    Path(__file__).resolve().parents[2] / "fixtures" / "shopify" / "admin-2026-04.graphql.gz"
+    Path(__file__).resolve().parents[3]
+    / "tests"
+    / "fixtures"
+    / "shopify"
+    / "admin-2026-04.graphql.gz"
 )
 MAX_PAGE = 250
 _schema_lock = threading.Lock()
@@ -82,7 +86,7 @@ def _build_schema() -> GraphQLSchema:
     for name, serializer in SCALARS.items():
         scalar = built.get_type(name)
         if isinstance(scalar, GraphQLScalarType):
-            scalar.serialize = serializer  # type: ignore[method-assign]
+            scalar.serialize = serializer  # type: ignore[method-assign,assignment]
     return built
 
 
@@ -220,12 +224,12 @@ def _charge_and_execute(
             type_resolver=resolve_type,
         )
         assert not hasattr(result, "__await__")
-        data = result.data  # type: ignore[union-attr]
+        data = result.data
         actual = cost.actual_cost(schema(), document, operation, data)
         shop.bucket.refund(max(0, requested - actual))
         body: dict[str, Any] = {}
-        if result.errors:  # type: ignore[union-attr]
-            body["errors"] = [format_error(e, "INTERNAL") for e in result.errors]  # type: ignore[union-attr]
+        if result.errors:
+            body["errors"] = [format_error(e, "INTERNAL") for e in result.errors]
         body["data"] = data
         body["extensions"] = {"cost": cost_extension(shop, requested, actual)}
         return Outcome(body, charged=True)
@@ -347,7 +351,7 @@ def default_for(type_: Any) -> Any:
     if isinstance(named, GraphQLScalarType):
         return SCALAR_DEFAULTS.get(named.name, "")
     if is_abstract_type(named):
-        possible = schema().get_possible_types(named)  # type: ignore[arg-type]
+        possible = schema().get_possible_types(named)
         return {"__typename": possible[0].name} if possible else {}
     return {}
 

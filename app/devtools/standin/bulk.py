@@ -9,6 +9,7 @@ later parent, since Shopify says not to rely on line order.
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 import shutil
@@ -423,6 +424,6 @@ def _copy_lines(source: Path, target: Path, lines: int) -> None:
             writer.write(reader.readline())
 
 
-def stream_file(path: Path, out: BinaryIO, chunk: int = 64 * 1024) -> None:
+def stream_file(path: Path, out: BinaryIO | io.BufferedIOBase, chunk: int = 64 * 1024) -> None:
     with path.open("rb") as reader:
         shutil.copyfileobj(reader, out, chunk)

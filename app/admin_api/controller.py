@@ -17,28 +17,34 @@ from litestar.exceptions import ValidationException
 from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
 
-from app.admin.events import (
+from app.admin_api.events import (
     MAX_CURSOR_LENGTH,
     MAX_LIST_LIMIT,
     EventFilter,
     get_event,
     list_events,
 )
-from app.admin.export import export_customer
-from app.admin.openapi import (
+from app.admin_api.openapi import (
     EVENT_RESPONSES,
     EVENTS_RESPONSES,
     EXPORT_RESPONSES,
     REPLAY_RESPONSES,
 )
-from app.admin.replay import DEFAULT_REPLAY_LIMIT, MAX_REPLAY_LIMIT, ReplayReport, replay_deliveries
-from app.admin.schemas import CustomerExport, Event, EventPage
+from app.admin_api.replay import (
+    DEFAULT_REPLAY_LIMIT,
+    MAX_REPLAY_LIMIT,
+    ReplayReport,
+    replay_deliveries,
+)
+from app.admin_api.schemas import EventPage
 from app.db.enums import DeliveryStatus
 from app.http import inputs
 from app.http.errors import NotFound
 from app.http.guards import admin_only
 from app.http.state import database_of
-from app.sync.metrics import MISMATCHED
+from app.webhooks.handlers.customer_events import MISMATCHED
+from app.webhooks.privacy.export import CustomerExport, export_customer
+from app.webhooks.recorded import Event
 
 MAX_MISMATCHED = 1000
 

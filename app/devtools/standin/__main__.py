@@ -1,6 +1,6 @@
 """Run the stand-in as its own process (for the benchmark).
 
-    uv run python -m tests.support.shopify_admin --port 0 --shop bench.myshopify.com \
+    uv run python -m app.devtools.standin --port 0 --shop bench.myshopify.com \
         --token TOKEN --customers 10000 --orders 50000 --line-items 5
 
 prints "READY http://127.0.0.1:PORT/{shop}" once listening and serves until SIGTERM/SIGINT.
@@ -17,7 +17,7 @@ from . import ShopifyStandIn
 
 
 def arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tests.support.shopify_admin")
+    parser = argparse.ArgumentParser(prog="python -m app.devtools.standin")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--shop", action="append", required=True, help="repeat for more shops")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.access.cipher import TokenCipher, TokenUnreadable
 from app.db.database import Database
-from app.sync.tokens import TokenCipher, TokenUnreadable
 
 # Without this scope Shopify shows only the last 60 days of orders.
 ALL_ORDERS_SCOPE = "read_all_orders"

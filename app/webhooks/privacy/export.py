@@ -1,46 +1,17 @@
-"""What the admin API answers, typed, so that /schema describes each answer exactly.
-
-Payloads and line items are Shopify's JSON as stored, passed through as raw
-JSON (never parsed again on the way out).
-"""
+"""Everything held about one customer, for answering customers/data_request."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
 from uuid import UUID
 
 import msgspec
 
-from app.db.enums import DeliveryStatus
-
-S = TypeVar("S", bound=msgspec.Struct)
-
-
-class Event(msgspec.Struct):
-    """A recorded delivery (a ledger row). `payload` only when asked for."""
-
-    id: UUID
-    shop_id: str
-    webhook_id: str
-    topic: str
-    received_at: datetime
-    status: DeliveryStatus | None
-    event_id: str | None = None
-    api_version: str | None = None
-    triggered_at: datetime | None = None
-    attempts: int | None = None
-    last_error: str | None = None
-    processed_at: datetime | None = None
-    payload: msgspec.Raw | msgspec.UnsetType | None = msgspec.UNSET
-
-
-class EventPage(msgspec.Struct):
-    """Recorded deliveries, newest first; `next_cursor` continues the listing."""
-
-    events: list[Event]
-    next_cursor: str | None = None
+from app.db.database import Connection
+from app.db.rows import columns, from_row
+from app.webhooks.privacy.handlers import LEDGER_ABOUT_CUSTOMER
+from app.webhooks.recorded import EVENT_COLUMNS, Event, event_of
 
 
 class ExportedCustomer(msgspec.Struct):
@@ -114,17 +85,35 @@ class CustomerExport(msgspec.Struct):
     events: list[Event]
 
 
-def columns(struct: type[msgspec.Struct], *, raw_json: tuple[str, ...] = ()) -> str:
-    """The SELECT list for a struct's fields; `raw_json` columns come back as JSON text."""
-    return ", ".join(
-        f"{name}::text AS {name}" if name in raw_json else name for name in struct.__struct_fields__
+_CUSTOMER = (
+    f"SELECT {columns(ExportedCustomer)} FROM customers WHERE shop_id = $1 AND shopify_id = $2"  # noqa: S608
+)
+_ORDERS = (
+    f"SELECT {columns(ExportedOrder, raw_json=('line_items',))} FROM orders"  # noqa: S608
+    " WHERE customer_id = $1 ORDER BY shopify_created_at, shopify_id"
+)
+_EVENTS = (
+    f"SELECT {EVENT_COLUMNS}, payload::text AS payload FROM webhook_events"  # noqa: S608
+    f" WHERE {LEDGER_ABOUT_CUSTOMER} ORDER BY received_at, id"
+)
+
+
+async def export_customer(
+    connection: Connection, shop_id: str, shopify_id: str
+) -> CustomerExport | None:
+    """The customer row, their orders and the ledger entries about them (None: nothing held)."""
+    customer = await connection.fetchrow(_CUSTOMER, shop_id, shopify_id)
+    orders = []
+    if customer is not None:
+        orders = await connection.fetch(_ORDERS, customer["id"])
+    order_ids = [order["shopify_id"] for order in orders]
+    events = await connection.fetch(_EVENTS, shop_id, shopify_id, order_ids)
+    if customer is None and not events:
+        return None
+    return CustomerExport(
+        shop=shop_id,
+        shopify_customer_id=shopify_id,
+        customer=None if customer is None else from_row(ExportedCustomer, customer),
+        orders=[from_row(ExportedOrder, order, raw_json=("line_items",)) for order in orders],
+        events=[event_of(event) for event in events],
     )
-
-
-def from_row(struct: type[S], row: Any, *, raw_json: tuple[str, ...] = ()) -> S:
-    """A struct from a database row; `raw_json` text columns embedded as raw JSON."""
-    values = dict(row)
-    for name in raw_json:
-        text = values.get(name)
-        values[name] = None if text is None else msgspec.Raw(text.encode())
-    return struct(**values)

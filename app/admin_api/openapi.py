@@ -1,4 +1,4 @@
-"""Examples of the admin API's answers for /schema; their shapes come from app/admin/schemas.py."""
+"""Examples of the admin API's answers for /schema; their shapes are the answers' Structs."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from uuid import UUID
 
 import msgspec
 
-from app.admin.events import encode_cursor
-from app.admin.replay import ReplayedDelivery, ReplayReport
-from app.admin.schemas import CustomerExport, Event, EventPage, ExportedCustomer, ExportedOrder
+from app.admin_api.events import encode_cursor
+from app.admin_api.replay import ReplayedDelivery, ReplayReport
+from app.admin_api.schemas import EventPage
 from app.db.enums import DeliveryStatus
 from app.http.openapi import ADMIN_ERRORS, error_response, example_response
+from app.webhooks.privacy.export import CustomerExport, ExportedCustomer, ExportedOrder
+from app.webhooks.recorded import Event
 
 _RECEIVED = datetime(2026, 11, 23, 10, 0, 0, 412000, tzinfo=UTC)
 _TRIGGERED = datetime(2026, 11, 23, 10, 0, 0, 123457, tzinfo=UTC)

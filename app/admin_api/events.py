@@ -11,19 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
-from app.admin.schemas import Event, EventPage, from_row
+from app.admin_api.schemas import EventPage
 from app.db.database import Connection
 from app.db.enums import DeliveryStatus
 from app.http.errors import BadRequest
+from app.webhooks.recorded import EVENT_COLUMNS, Event, event_of
 
 MAX_LIST_LIMIT = 1000
-
-EVENT_COLUMNS = (
-    "id, shop_id, webhook_id, event_id, topic, api_version, triggered_at, received_at,"
-    " status, attempts, last_error, processed_at"
-)
 
 
 class InvalidCursor(BadRequest, ValueError):
@@ -95,11 +89,6 @@ def decode_cursor(cursor: str, count: int) -> list[str]:
     if not all(isinstance(value, str) for value in values):
         raise InvalidCursor("cursor is not one this service issued")
     return values
-
-
-def event_of(row: asyncpg.Record) -> Event:
-    """A ledger row as an answer, with its payload (when selected) as raw JSON."""
-    return from_row(Event, row, raw_json=("payload",) if "payload" in row else ())
 
 
 async def list_events(

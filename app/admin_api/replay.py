@@ -15,7 +15,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from app.admin.events import (
+from app.admin_api.events import (
     EventFilter,
     cursor_time,
     cursor_uuid,

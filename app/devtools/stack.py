@@ -33,8 +33,8 @@ from types import MappingProxyType, TracebackType
 from typing import Final
 
 from app.db.embedded import EmbeddedServer
-from tests.support import shopify
-from tests.support.pgbouncer import PgBouncer, free_port
+from app.devtools import signing
+from app.devtools.pgbouncer import PgBouncer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,8 +106,8 @@ class Stack:
         self,
         *,
         workers: int | None = None,
-        secret: str = shopify.SECRET,
-        previous_secret: str | None = shopify.PREVIOUS_SECRET,
+        secret: str = signing.SECRET,
+        previous_secret: str | None = signing.PREVIOUS_SECRET,
         admin_token: str | None = "stack-admin-token",
         env: Mapping[str, str] | None = None,
         pgbouncer_settings: Mapping[str, str] = PGBOUNCER_SETTINGS,

@@ -112,9 +112,9 @@ class _Walker:
             fragment = self.fragments[selection.name.value]
             return self.schema.get_type(fragment.type_condition.name.value), fragment.selection_set
         assert isinstance(selection, InlineFragmentNode)
-        if selection.type_condition is None:
-            return parent, selection.selection_set
-        return self.schema.get_type(selection.type_condition.name.value), selection.selection_set
+        condition = selection.type_condition  # None: the fragment applies to the parent type
+        named = parent if condition is None else self.schema.get_type(condition.name.value)
+        return named, selection.selection_set
 
     # -- requested --------------------------------------------------------------------------
 

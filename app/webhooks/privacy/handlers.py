@@ -7,7 +7,7 @@ Totals survive. Later deliveries about a redacted customer are stored
 scrubbed too (see base.apply_delivery). shop/redact deletes every row
 of the shop but the redact's own ledger row.
 
-Both redacts work at any size (app/webhooks/erasure.py): one short
+Both redacts work at any size (app/webhooks/privacy/erasure.py): one short
 transaction records the redact (ledger status `erasing`), erases the customer
 row or marks the shop, and writes the erasure to do; batches then finish it,
 inline while time allows, otherwise in the background.
@@ -20,7 +20,6 @@ from uuid import UUID
 
 from app.db.database import Database, Transaction
 from app.db.enums import DeliveryStatus
-from app.webhooks import erasure
 from app.webhooks.handlers.base import Handler, check_shop, in_transaction
 from app.webhooks.ledger import Recording, lock, record
 from app.webhooks.outcomes import Outcome
@@ -29,7 +28,8 @@ from app.webhooks.payloads import (
     CustomersRedactPayload,
     ShopRedactPayload,
 )
-from app.webhooks.scrub import scrub_text
+from app.webhooks.privacy import erasure
+from app.webhooks.privacy.scrub import scrub_text
 
 # Ledger rows about a customer ($2) or their orders ($3) in a shop ($1):
 # customers/* and orders/* carry the subject's id at the top; orders and the

@@ -35,7 +35,7 @@ import asyncpg
 from app.db.database import Database, Transaction, is_database_failure
 from app.db.enums import ErasureKind
 from app.webhooks.ledger import lock
-from app.webhooks.scrub import scrub_text
+from app.webhooks.privacy.scrub import scrub_text
 
 log = logging.getLogger("app.erasure")
 

@@ -1,0 +1,1 @@
+"""Shop access: each shop's Admin API credentials, encrypted at rest."""

@@ -1,1 +1,0 @@
-"""The admin API: the ledger, replay and exports, behind ADMIN_TOKEN."""

@@ -1,0 +1,1 @@
+"""Shopify's privacy topics: redaction (erasure in batches, scrubbing), data requests (export)."""
