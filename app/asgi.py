@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,7 +13,9 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from app.access.cipher import TokenCipher
+from app.access.controller import AuthController, CredentialsController, TokenBrokerController
+from app.access.metrics import refresh_access_metrics
+from app.access.tokens import TokenService
 from app.admin_api.controller import AdminController
 from app.config import Settings, load_settings
 from app.console import console_parts
@@ -25,11 +28,13 @@ from app.http.state import database_of
 from app.observability.logs import configure_logging
 from app.observability.metrics import metrics_controller, record_pool
 from app.shopify.client import http_client
+from app.subscriptions.check import NotConfigured, SubscriptionChecker
 from app.subscriptions.controller import SubscriptionController
 from app.subscriptions.metrics import refresh_subscription_metrics
 from app.sync.controller import SyncController
 from app.sync.metrics import refresh_sync_metrics
-from app.sync.runner import SyncRunner
+from app.sync.runner import SyncRequest, SyncRunner
+from app.sync.runs import RunInProgress
 from app.webhooks.controller import receive_webhook
 from app.webhooks.privacy.erasure import background_erasures
 
@@ -52,8 +57,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await database.start()
         try:
             async with http_client() as http:
-                cipher = TokenCipher(settings.token_encryption_keys)
-                app.state.sync_runner = SyncRunner(database, settings, http, cipher)
+                tokens = app.state.tokens = TokenService(database, settings, http)
+                runner = app.state.sync_runner = SyncRunner(database, settings, http, tokens)
+                app.state.first_connection = _first_connection(runner, background_runs)
                 try:
                     yield
                 finally:
@@ -68,6 +74,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ready,
             _metrics(settings),
             AdminController,
+            AuthController,
+            CredentialsController,
+            *([TokenBrokerController] if settings.token_broker_enabled else []),
             SyncController,
             SubscriptionController,
             *console_routes,
@@ -101,6 +110,34 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return app
 
 
+def _first_connection(
+    runner: SyncRunner, background: BackgroundRuns
+) -> Callable[[str], Awaitable[None]]:
+    """A newly connected shop: its webhook subscriptions created, its history synced."""
+
+    async def subscribe_and_sync(shop: str) -> None:
+        checker = SubscriptionChecker(runner.database, runner.settings, runner.http, runner.tokens)
+        try:
+            await checker.check(shop, fix=True)
+        except NotConfigured as error:
+            log.warning(
+                "new shop: subscriptions not checked",
+                extra={"fields": {"shop": shop, "reason": str(error)}},
+            )
+        except Exception as error:  # the sync still runs; the check is recorded for the shop
+            log.warning(
+                "new shop: subscription check failed",
+                extra={"fields": {"shop": shop, "reason": str(error)}},
+            )
+        with contextlib.suppress(RunInProgress):  # a sync of the shop is already under way
+            await runner.sync(SyncRequest(shop=shop, full=True))
+
+    async def start(shop: str) -> None:
+        background.start(subscribe_and_sync(shop))
+
+    return start
+
+
 def _metrics(settings: Settings) -> type[Controller]:
     """/metrics, with the pool's, the sync's and the subscriptions' figures read at each scrape."""
 
@@ -113,4 +150,7 @@ def _metrics(settings: Settings) -> type[Controller]:
     async def subscriptions(request: Request[Any, Any, Any]) -> None:
         await refresh_subscription_metrics(database_of(request), settings.silence_after_seconds)
 
-    return metrics_controller(pool, sync, subscriptions)
+    async def access(request: Request[Any, Any, Any]) -> None:
+        await refresh_access_metrics(database_of(request))
+
+    return metrics_controller(pool, sync, subscriptions, access)

@@ -22,6 +22,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_ADMIN_BASE_URL = "https://{shop}"
 # The current stable version of Shopify's Admin API (quarterly: YYYY-01/04/07/10).
 DEFAULT_API_VERSION = "2026-10"
+# read_all_orders: without it Shopify shows only the last 60 days of orders.
+DEFAULT_SCOPES = ("read_customers", "read_orders", "read_all_orders")
 # Measured on 2 cores with PostgreSQL beside the service (README, Benchmark):
 # 1 worker 1,351-1,507 deliveries/s, 2 workers 1,708-1,826, 3 workers
 # 1,656-1,811. One per usable core, and no more than a PgBouncer's
@@ -58,6 +60,14 @@ class Settings:
     sync_lease_seconds: float
     sync_overdue_seconds: float
     public_url: str | None = None
+    # Shop access (app/access): the app's client id, the scopes it asks for, how
+    # long before expiry a token is refreshed, whether other components may take
+    # tokens from the service, where the browser goes after an install.
+    shopify_api_key: str | None = None
+    shopify_scopes: tuple[str, ...] = DEFAULT_SCOPES
+    token_refresh_margin: float = 300.0
+    token_broker_enabled: bool = False
+    post_install_redirect: str | None = None
     webhook_topics: tuple[str, ...] = ()
     silence_after_seconds: float = 21600.0
     admin_statement_timeout: float = 10.0
@@ -195,7 +205,30 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sync_lease_seconds=read.positive_seconds("SYNC_LEASE_SECONDS", 600.0),
         sync_overdue_seconds=read.positive_seconds("SYNC_OVERDUE_SECONDS", 7200.0),
         public_url=read.parsed(
-            "PUBLIC_URL", None, _public_url, "an https:// URL (scheme and host, optional path)"
+            "PUBLIC_URL",
+            None,
+            _public_url,
+            "an https:// URL (scheme and host, optional path; http:// only on loopback)",
+        ),
+        shopify_api_key=read.text("SHOPIFY_API_KEY"),
+        shopify_scopes=read.parsed(
+            "SHOPIFY_SCOPES",
+            DEFAULT_SCOPES,
+            _scopes,
+            "a comma-separated list of access scopes like read_customers,read_orders",
+        ),
+        token_refresh_margin=read.parsed(
+            "TOKEN_REFRESH_MARGIN",
+            300.0,
+            _refresh_margin,
+            "a number of seconds from 0 to 3000 (tokens live 3600)",
+        ),
+        token_broker_enabled=read.parsed("TOKEN_BROKER_ENABLED", False, _boolean, "true or false"),
+        post_install_redirect=read.parsed(
+            "POST_INSTALL_REDIRECT",
+            None,
+            _redirect_url,
+            "an http(s) URL (it may contain {shop})",
         ),
         webhook_topics=read.parsed(
             "WEBHOOK_TOPICS",
@@ -259,11 +292,42 @@ def _admin_base_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
 def _public_url(raw: str) -> str | None:
     parts = urlsplit(raw)
-    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+    # Plain http only on this machine: the stand-in Shopify and local development.
+    secure = parts.scheme == "https" or (
+        parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+    )
+    if not secure or not parts.hostname or parts.query or parts.fragment:
         raise ValueError(raw)
     return raw.rstrip("/")
+
+
+def _redirect_url(raw: str) -> str:
+    parts = urlsplit(raw.replace("{shop}", "shop.example"))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(raw)
+    return raw
+
+
+_SCOPE = re.compile(r"[a-z_]+")
+
+
+def _scopes(raw: str) -> tuple[str, ...]:
+    scopes = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    if not scopes or not all(_SCOPE.fullmatch(scope) for scope in scopes):
+        raise ValueError(raw)
+    return scopes
+
+
+def _refresh_margin(raw: str) -> float:
+    seconds = float(raw)
+    if not 0 <= seconds <= 3000:
+        raise ValueError(raw)
+    return seconds
 
 
 _TOPIC = re.compile(r"[a-z0-9_]+([/.][a-z0-9_]+)+")

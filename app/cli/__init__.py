@@ -1,5 +1,5 @@
 """Command line: `python -m app COMMAND`: serve, migrate, replay, events, sync, shops,
-subscriptions, console.
+subscriptions, console, standin.
 
 Each command lives in its own module, imported only when it runs: `migrate`
 (run before every deployment and by the tests) does not load the web stack.
@@ -50,6 +50,7 @@ def parser() -> argparse.ArgumentParser:
     _add_shops(commands)
     _add_subscriptions(commands)
     _add_console(commands)
+    _add_standin(commands)
     return root
 
 
@@ -71,8 +72,9 @@ def _add_sync(commands: Any) -> None:
 
 
 def _add_shops(commands: Any) -> None:
-    shops = commands.add_parser("shops", help="a shop's Admin API credentials")
+    shops = commands.add_parser("shops", help="the shops' Admin API access (tokens, migration)")
     actions = shops.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("list", help="each shop's token kind, expiries and state (never a token)")
     set_token = actions.add_parser("set-token", help="store a token read from standard input")
     set_token.add_argument("shop", type=shop_argument)
     set_token.add_argument(
@@ -83,6 +85,11 @@ def _add_shops(commands: Any) -> None:
     delete_token = actions.add_parser("delete-token", help="delete a shop's credentials")
     delete_token.add_argument("shop", type=shop_argument)
     actions.add_parser("rotate-keys", help="re-encrypt every token with the first key")
+    migrate = actions.add_parser(
+        "migrate-tokens",
+        help="turn non-expiring offline tokens into expiring ones (token exchange)",
+    )
+    migrate.add_argument("--shop", type=shop_argument, help="only this shop (default: all)")
 
 
 def _add_subscriptions(commands: Any) -> None:
@@ -113,6 +120,17 @@ def _add_console(commands: Any) -> None:
     delete = actions.add_parser("delete-user", help="delete a user and their sessions")
     delete.add_argument("username")
     actions.add_parser("list-users", help="list the console's users")
+
+
+def _add_standin(commands: Any) -> None:
+    standin = commands.add_parser(
+        "standin",
+        help="serve a stand-in Shopify with a demo shop on a loopback port (development)",
+    )
+    standin.add_argument("--port", type=int, default=8001)
+    standin.add_argument("--shop", type=shop_argument, default="demo.myshopify.com")
+    standin.add_argument("--customers", type=int, default=50)
+    standin.add_argument("--orders", type=int, default=200)
 
 
 def shop_argument(value: str) -> str:

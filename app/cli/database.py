@@ -8,11 +8,13 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
+from app.access.tokens import TokenService
 from app.admin_api.events import EventFilter
 from app.config import Settings
 from app.db.database import Database
 from app.db.embedded import embedded_postgres
 from app.db.enums import DeliveryStatus
+from app.shopify.client import http_client
 
 
 @contextmanager
@@ -53,6 +55,13 @@ async def started_database(settings: Settings, url: str) -> AsyncIterator[Databa
         yield database
     finally:
         await database.stop()
+
+
+@asynccontextmanager
+async def token_service(settings: Settings, url: str) -> AsyncIterator[TokenService]:
+    """The database, an HTTP client for Shopify, and the shops' tokens, for one command."""
+    async with started_database(settings, url) as database, http_client() as http:
+        yield TokenService(database, settings, http)
 
 
 def event_filter(args: argparse.Namespace) -> EventFilter:

@@ -17,10 +17,9 @@ import sys
 
 import msgspec
 
-from app.access.cipher import TokenCipher
-from app.cli.database import database_url, started_database
+from app.cli.database import database_url, token_service
 from app.config import Settings
-from app.shopify.client import ShopifyError, http_client
+from app.shopify.errors import ShopifyError
 from app.subscriptions.check import (
     CheckRefused,
     CheckReport,
@@ -41,10 +40,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _main(settings: Settings, url: str, args: argparse.Namespace) -> int:
-    async with started_database(settings, url) as database, http_client() as http:
-        checker = SubscriptionChecker(
-            database, settings, http, TokenCipher(settings.token_encryption_keys)
-        )
+    async with token_service(settings, url) as tokens:
+        checker = SubscriptionChecker(tokens.database, settings, tokens.http, tokens)
         try:
             report = await checker.check(args.shop, fix=args.fix)
         except NotConfigured as error:

@@ -19,11 +19,9 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager, suppress
 from typing import Any, TextIO
 
-from app.access.cipher import TokenCipher
-from app.cli.database import database_url, started_database
+from app.cli.database import database_url, token_service
 from app.config import Settings
 from app.db.enums import SyncRunStatus
-from app.shopify.client import http_client
 from app.sync.runner import SyncRefused, SyncRequest, SyncRunner
 from app.sync.runs import Run, RunInProgress
 from app.sync.scheduler import run_every, sync_all_once
@@ -48,8 +46,8 @@ async def _main(settings: Settings, url: str, args: argparse.Namespace) -> int:
 
 @asynccontextmanager
 async def _runner(settings: Settings, url: str) -> AsyncIterator[SyncRunner]:
-    async with started_database(settings, url) as database, http_client() as http:
-        yield SyncRunner(database, settings, http, TokenCipher(settings.token_encryption_keys))
+    async with token_service(settings, url) as tokens:
+        yield SyncRunner(tokens.database, settings, tokens.http, tokens)
 
 
 async def _sync_one(runner: SyncRunner, request: SyncRequest) -> int:

@@ -240,7 +240,8 @@ class WebhookEvent(Table, tablename="webhook_events"):
 
 
 class ShopCredential(Table, tablename="shop_credentials"):
-    """A shop's Admin API access token, encrypted (Fernet, keys from TOKEN_ENCRYPTION_KEY)."""
+    """A shop's Admin API access, owned by this service (app/access): tokens encrypted (Fernet,
+    keys from TOKEN_ENCRYPTION_KEY), each ciphertext bound to its shop and column."""
 
     id = UUID(primary_key=True)
     shop_id = Varchar(length=255, null=False, default=None, unique=True)
@@ -249,8 +250,21 @@ class ShopCredential(Table, tablename="shop_credentials"):
     # Never the token itself: a Fernet token (AES-CBC + HMAC-SHA256) holding it.
     access_token_encrypted = Text(null=False, default=None)
     scope = Text(null=True, default=None)
-    # Set when Shopify answered 401/403: the scheduler skips the shop until new
-    # credentials are stored.
+    # An expiring offline token: when it expires, its refresh token (encrypted
+    # too) and when that expires. NULL expires_at: a non-expiring token.
+    expires_at = optional_timestamp()
+    refresh_token_encrypted = Text(null=True, default=None)
+    refresh_token_expires_at = optional_timestamp()
+    # A non-expiring token being migrated, kept until the new pair has worked.
+    original_token_encrypted = Text(null=True, default=None)
+    # Bumped whenever the tokens change: refreshes and re-encryption compare and set on it.
+    generation = BigInt(null=False, default=0)
+    # One refresh (or migration) per shop at a time, across processes and
+    # replicas: the claim's id and until when it holds (a row, not a session lock).
+    refresh_claim = UUID(null=True, default=None)
+    refresh_claimed_until = optional_timestamp()
+    # Set when Shopify refused the token or its refresh: the shop needs
+    # re-authorization (install or token exchange), and the sync skips it until then.
     invalid_at = optional_timestamp()
     invalid_reason = Text(null=True, default=None)
 
@@ -274,6 +288,9 @@ class SyncRun(Table, tablename="sync_runs"):
     api_cost = BigInt(null=False, default=0)
     throttle_wait_seconds = DoublePrecision(null=False, default=0.0)
     last_error = Text(null=True, default=None)
+    # What kind of failure last_error is (app/shopify/errors.py: throttled,
+    # credentials_refused, export_failed, query_refused, unavailable; database; ...).
+    error_kind = optional_text(32)
     # What the operator should know about the data, e.g. that without
     # read_all_orders only the last 60 days of orders were visible.
     note = Text(null=True, default=None)

@@ -2,10 +2,11 @@
 
 Handlers and the code below them raise; this map turns what they raise into
 answers, all with the same JSON body (`ErrorBody`). Domain errors say which
-kind of client mistake they are by subclassing `BadRequest`, `Unauthorized`
-or `NotFound`. A database that cannot serve us is never the request's fault:
-503 with Retry-After, on every endpoint, with the driver's text in the log
-only (it can name roles, hosts and limits).
+kind of failure they are by subclassing `BadRequest`, `Unauthorized`,
+`NotFound`, `Conflict`, `BadGateway` or `ServiceUnavailable`. A database that
+cannot serve us is never the request's fault: 503 with Retry-After, on every
+endpoint, with the driver's text in the log only (it can name roles, hosts and
+limits).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_401_UNAUTHORIZED,
     HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
     HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_502_BAD_GATEWAY,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 from litestar.types import ExceptionHandlersMap
@@ -53,6 +56,20 @@ class NotFound(Exception):
     """Nothing matches what the request names (404)."""
 
 
+class Conflict(Exception):
+    """The request is fine, but the state of what it names does not allow it now (409)."""
+
+
+class BadGateway(Exception):
+    """Shopify, which the request needed, gave no usable answer (502)."""
+
+
+class ServiceUnavailable(Exception):
+    """The service cannot serve this now (503); with Retry-After unless it needs an operator."""
+
+    retry_later = True
+
+
 def error_response(
     status_code: int, detail: str, *, extra: Any = None, headers: dict[str, str] | None = None
 ) -> Response[ErrorBody]:
@@ -61,11 +78,18 @@ def error_response(
     )
 
 
-def _client_error(status_code: int) -> Any:
+def _answer_with(status_code: int) -> Any:
     def handler(request: Request[Any, Any, Any], error: Exception) -> Response[ErrorBody]:
         return error_response(status_code, str(error))
 
     return handler
+
+
+def _service_unavailable(
+    request: Request[Any, Any, Any], error: ServiceUnavailable
+) -> Response[ErrorBody]:
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if error.retry_later else None
+    return error_response(HTTP_503_SERVICE_UNAVAILABLE, str(error), headers=headers)
 
 
 def _http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[ErrorBody]:
@@ -101,9 +125,12 @@ def _unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[E
 
 
 ERROR_MAP: ExceptionHandlersMap = {
-    BadRequest: _client_error(HTTP_400_BAD_REQUEST),
-    Unauthorized: _client_error(HTTP_401_UNAUTHORIZED),
-    NotFound: _client_error(HTTP_404_NOT_FOUND),
+    BadRequest: _answer_with(HTTP_400_BAD_REQUEST),
+    Unauthorized: _answer_with(HTTP_401_UNAUTHORIZED),
+    NotFound: _answer_with(HTTP_404_NOT_FOUND),
+    Conflict: _answer_with(HTTP_409_CONFLICT),
+    BadGateway: _answer_with(HTTP_502_BAD_GATEWAY),
+    ServiceUnavailable: _service_unavailable,
     DatabaseUnavailable: _unavailable,
     HTTPException: _http_error,
     Exception: _unexpected,

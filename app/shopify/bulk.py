@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import msgspec
 
-from app.shopify.client import AdminClient, ShopifyError
+from app.shopify.client import AdminClient
+from app.shopify.errors import ExportFailed, QueryRefused
 from app.shopify.nodes import BulkOperation
 from app.shopify.queries import BULK_OPERATION, RUN_BULK_QUERY
 
@@ -58,7 +59,7 @@ async def start_bulk_query(client: AdminClient, query: str) -> BulkOperation:
         message = "; ".join(str(error.get("message")) for error in errors) or "no operation"
         running = _IN_PROGRESS.search(message)
         if running is None:
-            raise ShopifyError(f"bulk query refused: {message[:500]}")
+            raise QueryRefused(f"bulk query refused: {message[:500]}")
         log.info(
             "another bulk query is running; waiting for it",
             extra={"fields": {"shop": client.shop, "operation": running.group(1)}},
@@ -81,7 +82,7 @@ async def wait_for_bulk_operation(
         if operation.finished:
             return operation
         if waited > WAIT_LIMIT_SECONDS:
-            raise ShopifyError(f"bulk operation still {operation.status} after {waited:.0f} s")
+            raise ExportFailed(f"bulk operation still {operation.status} after {waited:.0f} s")
         waited += await _sleep_unless_signalled(operation_id, interval, finished_signal, sleep)
         interval = min(interval * 2, POLL_MAX_SECONDS)
 
@@ -90,7 +91,7 @@ async def poll_bulk_operation(client: AdminClient, operation_id: str) -> BulkOpe
     answer = await client.query(BULK_OPERATION, {"id": operation_id}, cost=1)
     operation = answer.data.get("bulkOperation")
     if operation is None:
-        raise ShopifyError(f"bulk operation {operation_id} is unknown to Shopify")
+        raise ExportFailed(f"bulk operation {operation_id} is unknown to Shopify")
     return msgspec.convert(operation, BulkOperation)
 
 
@@ -132,7 +133,7 @@ async def result_lines(http: httpx.AsyncClient, url: str) -> AsyncIterator[bytes
             return
         except (httpx.TransportError, _DownloadFailed) as error:
             if attempt == DOWNLOAD_ATTEMPTS:
-                raise ShopifyError(f"bulk result download failed: {_describe(error)}") from None
+                raise ExportFailed(f"bulk result download failed: {_describe(error)}") from None
             log.warning(
                 "bulk result download broke off, starting again",
                 extra={"fields": {"lines_read": delivered, "reason": _describe(error)}},

@@ -5,8 +5,10 @@ Shopify meters every shop with a leaky bucket of cost points
 said and does not send a query the bucket cannot pay for: it waits
 `(needed - available) / restoreRate` first. Throttled answers, HTTP 429, 5xx,
 timeouts and dropped connections are retried with exponential backoff and
-jitter, a bounded number of times. 401 and 403 are never retried: the token is
-wrong or revoked, and only an operator can fix that.
+jitter, a bounded number of times. A 401 is retried once, with the token the
+token source hands out after hearing that the last one was refused (a newer
+one, after a refresh); a second 401, or a 403, is final: only a new
+authorization can fix it.
 
 The access token goes in one header to the shop's Admin API host and nowhere
 else; it never appears in an exception message or a log line.
@@ -20,10 +22,17 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import msgspec
+
+from app.shopify.errors import (
+    CredentialsRefused,
+    QueryRefused,
+    ShopifyThrottled,
+    ShopifyUnavailable,
+)
 
 log = logging.getLogger("app.shopify")
 
@@ -36,12 +45,29 @@ BACKOFF_MAX_SECONDS = 30.0
 TIMEOUT = httpx.Timeout(30.0, connect=5.0, pool=10.0)
 
 
-class ShopifyError(Exception):
-    """The Admin API gave no usable answer (after the retries that made sense)."""
+class TokenSource(Protocol):
+    """Where a client gets the shop's access token (app/access keeps it fresh)."""
+
+    async def token(self) -> str:
+        """A token with time left to use."""
+        ...
+
+    async def rejected(self, token: str) -> str | None:
+        """Shopify answered 401 to `token`: a newer token to try once, or None."""
+        ...
 
 
-class ShopifyAuthError(ShopifyError):
-    """401 or 403: the shop's token is invalid, revoked, or lacks a scope."""
+class FixedToken:
+    """A token that never changes (tests, and tokens handed in for one call)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def token(self) -> str:
+        return self._token
+
+    async def rejected(self, token: str) -> str | None:
+        return None
 
 
 @dataclass
@@ -68,10 +94,6 @@ class Bucket:
         self.restore_rate = float(throttle_status.get("restoreRate") or self.restore_rate)
         self.observed_at = time.monotonic()
 
-    def spend(self, cost: float) -> None:
-        self.available = self.now_available() - cost
-        self.observed_at = time.monotonic()
-
 
 @dataclass
 class Usage:
@@ -94,7 +116,7 @@ class AdminClient:
         http: httpx.AsyncClient,
         *,
         shop: str,
-        access_token: str,
+        tokens: TokenSource,
         base_url: str,
         api_version: str,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -102,7 +124,7 @@ class AdminClient:
         self.http = http
         self.shop = shop
         self.endpoint = f"{base_url.format(shop=shop)}/admin/api/{api_version}/graphql.json"
-        self._headers = {"X-Shopify-Access-Token": access_token}
+        self._tokens = tokens
         self.bucket = Bucket()
         self.usage = Usage()
         self._sleep = sleep
@@ -113,21 +135,33 @@ class AdminClient:
         """Run one query or mutation; `cost` is what it is expected to cost (for the bucket)."""
         failures = 0
         throttled = 0
+        refused_once = False
         body = {"query": document, "variables": variables or {}}
+        token = await self._tokens.token()
         while True:
             await self._wait_for_bucket(cost)
             try:
-                answer = await self._post(body, cost)
+                answer = await self._post(body, cost, token)
+            except _Unauthorized:
+                newer = None if refused_once else await self._tokens.rejected(token)
+                if newer is None:
+                    raise CredentialsRefused(
+                        "Shopify answered 401: the access token was refused"
+                    ) from None
+                refused_once, token = True, newer
+                continue
             except _Throttled as error:
                 throttled += 1
                 if throttled > MAX_THROTTLED_ANSWERS:
-                    raise ShopifyError(f"throttled {throttled} times in a row") from None
+                    raise ShopifyThrottled(f"throttled {throttled} times in a row") from None
                 await self._pause(error.wait_seconds, throttle=True)
                 continue
             except _Retryable as error:
                 failures += 1
                 if failures >= MAX_ATTEMPTS:
-                    raise ShopifyError(f"gave up after {failures} attempts: {error}") from None
+                    raise ShopifyUnavailable(
+                        f"gave up after {failures} attempts: {error}"
+                    ) from None
                 delay = error.retry_after or _backoff(failures)
                 log.warning(
                     "admin api call failed, retrying",
@@ -147,23 +181,26 @@ class AdminClient:
             self.usage.throttle_wait_seconds += seconds
         await self._sleep(seconds)
 
-    async def _post(self, body: dict[str, Any], cost: float) -> Answer:
+    async def _post(self, body: dict[str, Any], cost: float, token: str) -> Answer:
         self.usage.requests += 1
+        headers = {"X-Shopify-Access-Token": token}
         try:
-            response = await self.http.post(self.endpoint, json=body, headers=self._headers)
+            response = await self.http.post(self.endpoint, json=body, headers=headers)
         except httpx.TimeoutException:
             raise _Retryable("timed out") from None
         except httpx.TransportError as error:
             raise _Retryable(f"connection failed ({type(error).__name__})") from None
         status = response.status_code
-        if status in (401, 403):
-            raise ShopifyAuthError(f"Shopify answered {status}: the access token was refused")
+        if status == 401:
+            raise _Unauthorized
+        if status == 403:
+            raise CredentialsRefused("Shopify answered 403: the access token lacks a scope")
         if status == 429:
             raise _Retryable("HTTP 429", retry_after=_retry_after(response))
         if status >= 500:
             raise _Retryable(f"HTTP {status}")
         if status != 200:
-            raise ShopifyError(f"Shopify answered HTTP {status}")
+            raise ShopifyUnavailable(f"Shopify answered HTTP {status}")
         return self._answer(response.content, cost)
 
     def _answer(self, content: bytes, cost: float) -> Answer:
@@ -183,12 +220,16 @@ class AdminClient:
             if _is_throttled(errors):
                 needed = float(query_cost.get("requestedQueryCost") or cost)
                 raise _Throttled(max(self.bucket.seconds_until(needed), 0.5))
-            raise ShopifyError(f"the query was refused: {_first_message(errors)}")
+            raise QueryRefused(f"the query was refused: {_first_message(errors)}")
         data = payload.get("data")
         if not isinstance(data, dict):
             raise _Retryable("the answer held no data")
         requested = query_cost.get("requestedQueryCost")
         return Answer(data, int(requested) if requested is not None else None)
+
+
+class _Unauthorized(Exception):
+    pass
 
 
 class _Retryable(Exception):

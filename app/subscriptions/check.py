@@ -24,11 +24,13 @@ from urllib.parse import urlsplit
 import httpx
 import msgspec
 
-from app.access.cipher import TokenCipher
+from app.access.cipher import TokenKeyMissing
 from app.access.credentials import CredentialsUnusable, usable_credentials
+from app.access.tokens import TokenRefreshFailed, TokenService
 from app.config import Settings
 from app.db.database import Database
-from app.shopify.client import AdminClient, ShopifyError
+from app.shopify.client import AdminClient
+from app.shopify.errors import ShopifyError
 from app.subscriptions.queries import PAGE_SIZE, WEBHOOK_SUBSCRIPTION_CREATE, WEBHOOK_SUBSCRIPTIONS
 from app.subscriptions.topics import SUBSCRIBABLE, enum_name, needed_topics
 
@@ -164,12 +166,12 @@ class SubscriptionChecker:
     """Checks shops with the sync's credentials, HTTP client and Admin API settings."""
 
     def __init__(
-        self, database: Database, settings: Settings, http: httpx.AsyncClient, cipher: TokenCipher
+        self, database: Database, settings: Settings, http: httpx.AsyncClient, tokens: TokenService
     ) -> None:
         self.database = database
         self.settings = settings
         self.http = http
-        self.cipher = cipher
+        self.tokens = tokens
 
     async def check(self, shop: str, *, fix: bool = False) -> CheckReport:
         """Raises NotConfigured, CheckRefused, or ShopifyError (recorded for the shop)."""
@@ -180,6 +182,9 @@ class SubscriptionChecker:
             report = compare(shop, needed_topics(self.settings), uri, subscriptions)
             if fix:
                 await self._fix(client, report)
+        except (CredentialsUnusable, TokenRefreshFailed) as error:
+            await record_failure(self.database, shop, str(error))
+            raise CheckRefused(str(error)) from None
         except ShopifyError as error:
             await record_failure(self.database, shop, str(error))
             log.warning(
@@ -204,13 +209,13 @@ class SubscriptionChecker:
 
     async def _client(self, shop: str) -> AdminClient:
         try:
-            credentials = await usable_credentials(self.database, self.cipher, shop)
-        except CredentialsUnusable as error:
+            credentials = await usable_credentials(self.database, self.tokens.cipher, shop)
+        except (CredentialsUnusable, TokenKeyMissing) as error:
             raise CheckRefused(str(error)) from None
         return AdminClient(
             self.http,
             shop=shop,
-            access_token=credentials.access_token,
+            tokens=self.tokens.for_shop(shop, credentials),
             base_url=self.settings.shopify_admin_base_url,
             api_version=self.settings.shopify_api_version,
         )

@@ -24,7 +24,7 @@ from litestar.status_codes import (
 from app.access.cipher import TokenKeyMissing
 from app.http.guards import admin_only, shop_path
 from app.http.state import database_of, settings_of
-from app.shopify.client import ShopifyError
+from app.shopify.errors import ShopifyError
 from app.subscriptions.check import CheckRefused, CheckReport, NotConfigured, SubscriptionChecker
 from app.subscriptions.silence import GAP_FACTOR, SilentShop, silent_shops
 from app.sync.runner import SyncRunner
@@ -38,7 +38,7 @@ class SilentShops(msgspec.Struct):
 
 def _checker(request: Request[Any, Any, Any]) -> SubscriptionChecker:
     runner: SyncRunner = request.app.state.sync_runner
-    return SubscriptionChecker(runner.database, runner.settings, runner.http, runner.cipher)
+    return SubscriptionChecker(runner.database, runner.settings, runner.http, runner.tokens)
 
 
 async def _check(request: Request[Any, Any, Any], shop: str, *, fix: bool) -> CheckReport:

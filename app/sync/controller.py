@@ -1,7 +1,6 @@
-"""HTTP endpoints of the sync: a shop's credentials, starting runs, reading runs.
+"""HTTP endpoints of the sync: starting runs, reading runs.
 
-Behind the admin bearer token, like the rest of the admin API. Tokens go in
-and never come out: no answer contains one.
+Behind the admin bearer token, like the rest of the admin API.
 """
 
 from __future__ import annotations
@@ -12,18 +11,14 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, delete, get, post, put
+from litestar import Controller, Request, get, post
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import Body, FromPath, QueryParameter
 from litestar.status_codes import (
     HTTP_202_ACCEPTED,
-    HTTP_204_NO_CONTENT,
     HTTP_409_CONFLICT,
-    HTTP_503_SERVICE_UNAVAILABLE,
 )
 
-from app.access.cipher import TokenKeyMissing
-from app.access.credentials import delete_credentials, store_credentials
 from app.db.enums import SyncResource
 from app.http.background import BackgroundRuns
 from app.http.guards import admin_only, shop_path
@@ -32,16 +27,6 @@ from app.sync.runner import ALL_RESOURCES, SyncRefused, SyncRequest, SyncRunner
 from app.sync.runs import RunInProgress, get_run, recent_runs
 
 log = logging.getLogger("app.sync")
-
-# A printable token without spaces; Shopify's are `shpat_` + 32 hex digits.
-AccessToken = Annotated[str, msgspec.Meta(min_length=1, max_length=1000, pattern=r"^[\x21-\x7e]+$")]
-
-
-class CredentialsIn(msgspec.Struct, forbid_unknown_fields=True):
-    """A shop's offline Admin API access token and the scopes it was granted."""
-
-    access_token: AccessToken
-    scope: Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^[\x20-\x7e]*$")] | None = None
 
 
 class SyncIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -86,38 +71,6 @@ class SyncController(Controller):
     guards = (admin_only,)
     tags = ("sync",)
     security = ({"bearer": []},)
-
-    @put(
-        "/shops/{shop:str}/credentials",
-        status_code=HTTP_204_NO_CONTENT,
-        summary="Store a shop's Admin API access token (encrypted at rest)",
-        description="Does not call Shopify: a bad token shows at the shop's first sync.",
-    )
-    async def put_credentials(
-        self,
-        request: Request[Any, Any, Any],
-        shop: FromPath[str],
-        data: Annotated[CredentialsIn, Body()],
-    ) -> None:
-        runner: SyncRunner = request.app.state.sync_runner
-        try:
-            await store_credentials(
-                database_of(request), runner.cipher, shop_path(shop), data.access_token, data.scope
-            )
-        except TokenKeyMissing as error:
-            raise HTTPException(
-                status_code=HTTP_503_SERVICE_UNAVAILABLE, detail=str(error)
-            ) from None
-
-    @delete(
-        "/shops/{shop:str}/credentials",
-        status_code=HTTP_204_NO_CONTENT,
-        summary="Delete a shop's Admin API credentials",
-    )
-    async def delete_credentials(
-        self, request: Request[Any, Any, Any], shop: FromPath[str]
-    ) -> None:
-        await delete_credentials(database_of(request), shop_path(shop))
 
     @post(
         "/shops/{shop:str}/sync",

@@ -25,7 +25,8 @@ import msgspec
 from app.db.database import Database
 from app.db.enums import SyncResource
 from app.shopify.bulk import FinishedSignal, result_lines, start_bulk_query, wait_for_bulk_operation
-from app.shopify.client import AdminClient, ShopifyError
+from app.shopify.client import AdminClient
+from app.shopify.errors import ExportFailed
 from app.shopify.nodes import BulkOperation, CustomerNode, LineItemNode, OrderNode
 from app.shopify.queries import BULK_CUSTOMERS, BULK_ORDERS
 from app.sync.apply import BATCH_SIZE, apply_batch
@@ -89,7 +90,7 @@ def _result_url(run: Run, resource: SyncResource, operation: BulkOperation) -> s
         return operation.url  # None when the query matched nothing
     reason = f"bulk operation {operation.status.lower()} ({operation.error_code or 'no code'})"
     if operation.partial_data_url is None:
-        raise ShopifyError(f"{reason}, with no partial data")
+        raise ExportFailed(f"{reason}, with no partial data")
     run.notes.append(f"{resource.value}: {reason}; its partial data was applied")
     _log(run, resource, "bulk operation failed; applying its partial data", reason=reason)
     return operation.partial_data_url
@@ -148,7 +149,7 @@ async def _stage(database: Database, run_id: UUID, lines: AsyncIterator[bytes]) 
             try:
                 parsed = msgspec.json.decode(line, type=Line)
             except (msgspec.DecodeError, msgspec.ValidationError) as error:
-                raise ShopifyError(f"bulk result line is not a node: {error}") from None
+                raise ExportFailed(f"bulk result line is not a node: {error}") from None
             rows.append((run_id, parsed.id, parsed.parent_id, line.decode()))
             count += 1
             if len(rows) >= STAGE_CHUNK:

@@ -18,22 +18,25 @@ from dataclasses import dataclass
 
 import httpx
 
-from app.access.cipher import TokenCipher, TokenUnreadable
+from app.access.cipher import TokenKeyMissing
 from app.access.credentials import (
     ALL_ORDERS_SCOPE,
     Credentials,
     CredentialsUnusable,
-    mark_invalid,
+    mark_needs_reauthorization,
     usable_credentials,
 )
+from app.access.tokens import TokenRefreshFailed, TokenService
 from app.config import Settings
 from app.db.database import Database, DatabaseUnavailable
 from app.db.enums import SyncKind, SyncResource, SyncRunStatus
-from app.shopify.client import AdminClient, ShopifyAuthError, ShopifyError
+from app.shopify.client import AdminClient
+from app.shopify.errors import CredentialsRefused, ShopifyError
 from app.sync.full import sync_fully
 from app.sync.incremental import sync_incrementally
 from app.sync.runs import (
     Run,
+    RunError,
     begin_run,
     finish_run,
     record_outcome,
@@ -74,12 +77,12 @@ ProgressCallback = Callable[[Run], None]
 
 class SyncRunner:
     def __init__(
-        self, database: Database, settings: Settings, http: httpx.AsyncClient, cipher: TokenCipher
+        self, database: Database, settings: Settings, http: httpx.AsyncClient, tokens: TokenService
     ) -> None:
         self.database = database
         self.settings = settings
         self.http = http
-        self.cipher = cipher
+        self.tokens = tokens
 
     async def sync(
         self, request: SyncRequest, on_progress: ProgressCallback | None = None
@@ -100,8 +103,8 @@ class SyncRunner:
 
     async def _credentials(self, shop: str) -> Credentials:
         try:
-            return await usable_credentials(self.database, self.cipher, shop)
-        except CredentialsUnusable as error:
+            return await usable_credentials(self.database, self.tokens.cipher, shop)
+        except (CredentialsUnusable, TokenKeyMissing) as error:
             raise SyncRefused(str(error)) from None
 
     async def _needing_full_sync(self, request: SyncRequest) -> frozenset[SyncResource]:
@@ -121,7 +124,7 @@ class SyncRunner:
         client = AdminClient(
             self.http,
             shop=run.shop,
-            access_token=started.credentials.access_token,
+            tokens=self.tokens.for_shop(run.shop, started.credentials),
             base_url=self.settings.shopify_admin_base_url,
             api_version=self.settings.shopify_api_version,
         )
@@ -134,13 +137,20 @@ class SyncRunner:
                 complete = await self._sync_resource(started, client, resource, progress)
                 if not complete:
                     status = SyncRunStatus.partial
-        except ShopifyAuthError as failure:
-            status, error = SyncRunStatus.failed, str(failure)
-            await mark_invalid(self.database, run.shop, str(failure))
-        except (ShopifyError, DatabaseUnavailable, TokenUnreadable) as failure:
-            status, error = SyncRunStatus.failed, str(failure)
+        except CredentialsRefused as failure:
+            status, error = SyncRunStatus.failed, RunError(str(failure), failure.kind)
+            await mark_needs_reauthorization(self.database, run.shop, str(failure))
+        except ShopifyError as failure:
+            status, error = SyncRunStatus.failed, RunError(str(failure), failure.kind)
+        except DatabaseUnavailable as failure:
+            status, error = SyncRunStatus.failed, RunError(str(failure), "database")
+        except CredentialsUnusable as failure:
+            status, error = SyncRunStatus.failed, RunError(str(failure), "credentials_unusable")
+        except TokenRefreshFailed as failure:
+            status, error = SyncRunStatus.failed, RunError(str(failure), "token_refresh_failed")
         except asyncio.CancelledError:
-            status, error = SyncRunStatus.failed, "interrupted before it finished"
+            status = SyncRunStatus.failed
+            error = RunError("interrupted before it finished", "interrupted")
             raise
         finally:
             lease.cancel()
@@ -251,7 +261,7 @@ async def _shielded(work: Awaitable[None]) -> None:
 
 
 def _log_run(
-    run: Run, client: AdminClient, status: SyncRunStatus, error: str | None, seconds: float
+    run: Run, client: AdminClient, status: SyncRunStatus, error: RunError | None, seconds: float
 ) -> None:
     counts = run.counts
     level = logging.INFO if status is SyncRunStatus.succeeded else logging.WARNING
@@ -273,7 +283,8 @@ def _log_run(
                 "api_cost": client.usage.api_cost,
                 "throttle_wait_s": round(client.usage.throttle_wait_seconds, 3),
                 "duration_s": round(seconds, 3),
-                "error": error,
+                "error": error and error.message,
+                "error_kind": error and error.kind,
                 "note": "; ".join(run.notes) or None,
             }
         },

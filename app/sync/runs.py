@@ -147,8 +147,16 @@ async def save_progress(database: Database, run: Run, usage: Usage) -> None:
         )
 
 
+@dataclass(frozen=True)
+class RunError:
+    """Why a run failed, and what kind of failure it was (sync_runs.error_kind)."""
+
+    message: str
+    kind: str
+
+
 async def finish_run(
-    database: Database, run: Run, usage: Usage, status: SyncRunStatus, error: str | None
+    database: Database, run: Run, usage: Usage, status: SyncRunStatus, error: RunError | None
 ) -> None:
     """Record how the run ended and release the shop's lease, in one transaction."""
 
@@ -156,11 +164,12 @@ async def finish_run(
         await tx.execute(
             "UPDATE sync_runs SET status = $8, finished_at = now(), fetched = $2, applied = $3,"
             " stale = $4, failed = $5, api_cost = $6, throttle_wait_seconds = $7,"
-            " last_error = $9, note = $10 WHERE id = $1",
+            " last_error = $9, error_kind = $10, note = $11 WHERE id = $1",
             run.id,
             *_figures(run, usage),
             status.value,
-            error,
+            error and error.message,
+            error and error.kind,
             "; ".join(run.notes) or None,
         )
         await tx.execute(

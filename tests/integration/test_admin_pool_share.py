@@ -4,22 +4,18 @@ admin API with reads that cannot finish never delays webhook deliveries."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import asyncpg
 import httpx
-import uvicorn
 
-from app.asgi import create_app
 from app.config import Settings
 from app.db.database import Database
 from app.http.errors import UNAVAILABLE_DETAIL
 from tests.support import shopify
+from tests.support.asgi import served
 from tests.support.ops import ADMIN
 
 FLOODED_READS = 40
@@ -33,7 +29,7 @@ async def test_slow_admin_reads_never_starve_deliveries(db: Database, settings: 
     blocker = await asyncpg.connect(settings.database_url, statement_cache_size=0)
     await blocker.execute("BEGIN; LOCK TABLE sync_runs IN ACCESS EXCLUSIVE MODE")
     try:
-        async with served(settings) as client:
+        async with served(settings, max_connections=FLOODED_READS + 10) as client:
             flood = [
                 asyncio.create_task(client.get("/shops/flood.myshopify.com/sync", headers=ADMIN))
                 for _ in range(FLOODED_READS)
@@ -66,27 +62,3 @@ async def _deliver(client: httpx.AsyncClient, number: int) -> float:
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "processed"
     return elapsed
-
-
-@asynccontextmanager
-async def served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app behind a real HTTP server on a loopback port, and a client with room to flood it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event for it)
-        await asyncio.sleep(0.02)
-    limits = httpx.Limits(max_connections=FLOODED_READS + 10)
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30
-        ) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        await task

@@ -1,4 +1,4 @@
-"""An HTTP client that runs the app on the test's own event loop.
+"""HTTP clients of the real app: on the test's own event loop, or through a real server.
 
 Litestar's AsyncTestClient hands every request to a blocking portal and waits
 for it, so requests sent with asyncio.gather through it still run one after
@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import uvicorn
 
 from app.asgi import create_app
 from app.config import Settings
+from app.devtools.pgbouncer import free_port
 
 
 @asynccontextmanager
@@ -48,4 +50,36 @@ async def concurrent_client(settings: Settings) -> AsyncIterator[httpx.AsyncClie
             yield client
     finally:
         stopping.set()
+        await task
+
+
+@asynccontextmanager
+async def served(
+    settings: Settings, *, port: int | None = None, max_connections: int = 100
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app behind a real HTTP server on a loopback port, and a client for it."""
+    port = port or free_port()
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        lifespan="on",
+        access_log=False,  # as `python -m app serve` runs it: URLs can carry codes
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # raises the start-up error
+            raise RuntimeError("the server stopped during start-up")
+        await asyncio.sleep(0.02)
+    limits = httpx.Limits(max_connections=max_connections)
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30
+        ) as client:
+            yield client
+    finally:
+        server.should_exit = True
         await task

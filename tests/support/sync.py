@@ -9,11 +9,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from app.access.cipher import TokenCipher
-from app.access.credentials import store_credentials
+from app.access.credentials import connect
+from app.access.tokens import TokenService
 from app.config import Settings
 from app.db.database import Database
 from app.devtools.standin import FakeShop, ShopifyStandIn
 from app.shopify.client import http_client
+from app.shopify.oauth import IssuedToken
 from app.sync.runner import SyncRequest, SyncRunner
 from tests.support import queries
 
@@ -42,13 +44,13 @@ async def give_credentials(
     db: Database, settings: Settings, shop: FakeShop, scope: str = ALL_SCOPES
 ) -> None:
     cipher = TokenCipher(settings.token_encryption_keys)
-    await store_credentials(db, cipher, shop.domain, shop.token, scope)
+    await connect(db, cipher, shop.domain, IssuedToken(shop.token, scope, None, None, None))
 
 
 @asynccontextmanager
 async def runner_for(db: Database, settings: Settings) -> AsyncIterator[SyncRunner]:
     async with http_client() as http:
-        yield SyncRunner(db, settings, http, TokenCipher(settings.token_encryption_keys))
+        yield SyncRunner(db, settings, http, TokenService(db, settings, http))
 
 
 async def sync(db: Database, settings: Settings, shop: FakeShop, **request: Any) -> Any:

@@ -13,7 +13,7 @@ from app.db.database import Database
 from app.db.enums import SyncKind, SyncRunStatus
 from app.devtools.standin import FakeShop, ShopifyStandIn
 from app.shopify.bulk import start_bulk_query
-from app.shopify.client import AdminClient
+from app.shopify.client import AdminClient, FixedToken
 from app.shopify.queries import BULK_CUSTOMERS, BULK_ORDERS
 from tests.support import queries
 from tests.support.sync import stored_customers, stored_orders, sync
@@ -162,7 +162,7 @@ async def test_second_bulk_query_waits_for_the_running_one_on_older_versions(
         client = AdminClient(
             http,
             shop=shop.domain,
-            access_token=shop.token,
+            tokens=FixedToken(shop.token),
             base_url=shopify_admin.base_url,
             api_version="2025-10",
         )

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
-from app.access.cipher import TokenCipher
+from app.access.cipher import Purpose, TokenCipher
 from app.asgi import create_app
 from app.config import Settings
 from app.db.database import Database
@@ -54,7 +54,7 @@ async def test_credentials_then_a_background_sync_over_http(
     assert put.status_code == 204, put.text
     stored = await queries.fetchval(db, "SELECT access_token_encrypted FROM shop_credentials")
     assert shop.token not in stored
-    assert TokenCipher((TOKEN_KEY,)).decrypt(stored) == shop.token
+    assert TokenCipher((TOKEN_KEY,)).decrypt(stored, shop.domain, Purpose.access) == shop.token
 
     started = await api.post(f"/shops/{shop.domain}/sync", json={"full": False}, headers=ADMIN)
     assert started.status_code == 202, started.text

@@ -7,11 +7,12 @@ from decimal import Decimal
 
 import msgspec
 import pytest
+from cryptography.fernet import Fernet
 
-from app.access.cipher import TokenCipher, TokenKeyMissing, TokenUnreadable
+from app.access.cipher import Purpose, TokenCipher, TokenKeyMissing, TokenUnreadable
 from app.access.credentials import Credentials
 from app.config import ConfigError, load_settings
-from app.shopify.client import AdminClient, Bucket
+from app.shopify.client import AdminClient, Bucket, FixedToken
 from app.shopify.nodes import CustomerNode, OrderNode
 from app.sync.incremental import PageSizer
 from app.sync.records import RecordError, customer_record, order_record, shopify_id
@@ -30,7 +31,13 @@ def test_the_bucket_waits_exactly_for_the_missing_points() -> None:
 
 
 def test_pages_are_sized_to_the_cost_limit_and_the_bucket() -> None:
-    client = AdminClient(None, shop="a", access_token="t", base_url="x/{shop}", api_version="v")  # type: ignore[arg-type]
+    client = AdminClient(
+        None,  # type: ignore[arg-type]
+        shop="a",
+        tokens=FixedToken("t"),
+        base_url="x/{shop}",
+        api_version="v",
+    )
     sizer = PageSizer(3.0)
     assert sizer.size(client) == 250
     sizer.learn(requested_cost=2 + 10 * 50, first=10)  # a node costs 50
@@ -75,18 +82,43 @@ def test_records_keep_ids_and_money_exact_and_refuse_what_does_not_fit() -> None
 
 
 def test_tokens_are_encrypted_rotated_and_never_shown() -> None:
+    shop, access = "a.myshopify.com", Purpose.access
     old, both = TokenCipher((TOKEN_KEY,)), TokenCipher((OTHER_TOKEN_KEY, TOKEN_KEY))
-    stored = old.encrypt("shpat_secret")
+    stored = old.encrypt("shpat_secret", shop, access)
     assert "shpat_secret" not in stored
-    assert both.decrypt(stored) == "shpat_secret"
-    rotated = both.rotate(stored)
-    assert TokenCipher((OTHER_TOKEN_KEY,)).decrypt(rotated) == "shpat_secret"
+    assert both.decrypt(stored, shop, access) == "shpat_secret"
+    rotated = both.rebind(stored, shop, access)
+    assert TokenCipher((OTHER_TOKEN_KEY,)).decrypt(rotated, shop, access) == "shpat_secret"
     with pytest.raises(TokenUnreadable):
-        TokenCipher((OTHER_TOKEN_KEY,)).decrypt(stored)
+        TokenCipher((OTHER_TOKEN_KEY,)).decrypt(stored, shop, access)
     with pytest.raises(TokenKeyMissing):
-        TokenCipher(()).encrypt("shpat_secret")
-    shown = repr(Credentials("a.myshopify.com", "shpat_secret", None, None, None))
-    assert "shpat_secret" not in shown
+        TokenCipher(()).encrypt("shpat_secret", shop, access)
+    shown = repr(Credentials(shop, "shpat_secret", None, None, "shprt_secret", None, 1))
+    assert "shpat_secret" not in shown and "shprt_secret" not in shown
+
+
+def test_a_ciphertext_moved_to_another_shop_or_column_is_refused() -> None:
+    cipher = TokenCipher((TOKEN_KEY,))
+    stored = cipher.encrypt("shpat_secret", "a.myshopify.com", Purpose.access)
+    with pytest.raises(TokenUnreadable, match="another shop"):
+        cipher.decrypt(stored, "b.myshopify.com", Purpose.access)
+    with pytest.raises(TokenUnreadable, match="another shop"):
+        cipher.decrypt(stored, "a.myshopify.com", Purpose.refresh)
+    # Not ASCII, or not a Fernet token at all: unreadable, not a crash.
+    for garbage in ("é" * 10, "not-a-token", ""):
+        with pytest.raises(TokenUnreadable):
+            cipher.decrypt(garbage, "a.myshopify.com", Purpose.access)
+
+
+def test_a_token_stored_before_binding_is_still_read_as_an_access_token() -> None:
+    legacy = Fernet(TOKEN_KEY).encrypt(b"shpat_legacy").decode()
+    cipher = TokenCipher((TOKEN_KEY,))
+    assert cipher.decrypt(legacy, "a.myshopify.com", Purpose.access) == "shpat_legacy"
+    with pytest.raises(TokenUnreadable):
+        cipher.decrypt(legacy, "a.myshopify.com", Purpose.refresh)
+    rebound = cipher.rebind(legacy, "a.myshopify.com", Purpose.access)
+    with pytest.raises(TokenUnreadable):
+        cipher.decrypt(rebound, "b.myshopify.com", Purpose.access)
 
 
 def test_sync_settings_are_checked_without_echoing_a_key() -> None:

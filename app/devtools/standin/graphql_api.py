@@ -501,9 +501,11 @@ def shop_object(_: Any, __: dict[str, Any], ctx: Context) -> dict[str, Any]:
 
 # -- webhook subscriptions ----------------------------------------------------------------------
 
-# What Shopify accepts as a subscription's address: HTTPS, Pub/Sub or EventBridge.
+# What Shopify accepts as a subscription's address: HTTPS, Pub/Sub or EventBridge; and,
+# unlike Shopify, plain http on this machine, so a local service can be the app.
 _SUBSCRIPTION_URI = re.compile(
-    r"^(https://[^/\s:]+(:\d+)?(/\S*)?|pubsub://\S+|arn:aws:events:\S+)$"
+    r"^(https://[^/\s:]+(:\d+)?(/\S*)?|http://(127\.0\.0\.1|localhost)(:\d+)?(/\S*)?"
+    r"|pubsub://\S+|arn:aws:events:\S+)$"
 )
 
 

@@ -7,7 +7,6 @@ timeouts and retries are exercised exactly as against Shopify.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import re
 import socket
@@ -19,18 +18,20 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal, Self
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from . import graphql_api
 from .bulk import BulkResultStore, stream_file
 from .data import DEFAULT_SCOPES, FakeShop
+from .oauth import OAuthRefusal, OAuthServer, StandInApp
 
 GRAPHQL_ROUTE = re.compile(r"^/(?P<shop>[^/]+)/admin/api/(?P<version>[^/]+)/graphql\.json$")
+OAUTH_ROUTE = re.compile(r"^/(?P<shop>[^/]+)/admin/oauth/(?P<step>authorize|access_token)$")
 BULK_ROUTE = re.compile(r"^/bulk-results/(?P<name>[A-Za-z0-9_\-]+\.jsonl)$")
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 RATE_LIMITED = "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service."  # noqa: E501
 
-Kind = Literal["graphql", "bulk_result", "other"]
+Kind = Literal["graphql", "bulk_result", "token", "authorize", "other"]
 
 
 @dataclass
@@ -49,7 +50,7 @@ class RecordedRequest:
 class Fault:
     """Something to go wrong with the next matching request(s), before auth and validation."""
 
-    action: Literal["status", "slow", "drop", "throttled"]
+    action: Literal["status", "slow", "drop", "drop_after", "throttled"]
     code: int = 0
     retry_after: float | None = None
     delay: float = 0.0
@@ -69,6 +70,11 @@ class Fault:
     def drop(cls) -> Fault:
         """Read the request, then close the connection without a response."""
         return cls("drop")
+
+    @classmethod
+    def drop_after(cls) -> Fault:
+        """Carry the request out (a token grant takes effect), then drop the answer."""
+        return cls("drop_after")
 
     @classmethod
     def throttled(cls) -> Fault:
@@ -101,9 +107,13 @@ class ShopifyStandIn:
     "/admin/api/<version>/graphql.json" after filling in the shop's domain.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, app: StandInApp | None = None
+    ) -> None:
         self._address = (host, port)
         self._state = _State()
+        # The app's credentials, and each shop's tokens as Shopify holds them.
+        self.oauth = OAuthServer(app)
         self.results = BulkResultStore()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -172,6 +182,7 @@ class ShopifyStandIn:
             **options,
         )
         shop.results = self.results
+        self.oauth.register(domain, non_expiring=token, scopes=tuple(scopes))
         with self._state.lock:
             self._state.shops[domain] = shop
         return shop
@@ -252,13 +263,14 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         raw = self._read_body()
         graphql = GRAPHQL_ROUTE.match(path)
-        kind: Kind = (
-            "graphql"
-            if graphql
-            else "bulk_result"
-            if path.startswith("/bulk-results/")
-            else "other"
-        )
+        oauth = OAUTH_ROUTE.match(path)
+        kind: Kind = "other"
+        if graphql:
+            kind = "graphql"
+        elif oauth:
+            kind = "token" if oauth["step"] == "access_token" else "authorize"
+        elif path.startswith("/bulk-results/"):
+            kind = "bulk_result"
         request = RecordedRequest(
             method=self.command,
             path=path,
@@ -266,12 +278,22 @@ class _Handler(BaseHTTPRequestHandler):
             body=_json_or_none(raw),
             kind=kind,
         )
-        shop_domain = graphql["shop"] if graphql else None
+        route = graphql or oauth
+        shop_domain = route["shop"] if route else None
         fault = standin.take_fault(kind, shop_domain)
         if fault is not None and self._apply_fault(fault, request, shop_domain):
             return
         if graphql:
             self._graphql(request, graphql["shop"], graphql["version"], raw)
+        elif oauth and kind == "authorize":
+            self._authorize(request, oauth["shop"])
+        elif oauth:
+            self._token(
+                request,
+                oauth["shop"],
+                raw,
+                drop_answer=fault is not None and fault.action == "drop_after",
+            )
         elif kind == "bulk_result":
             self._bulk_result(request, path)
         else:
@@ -279,14 +301,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _apply_fault(self, fault: Fault, request: RecordedRequest, shop: str | None) -> bool:
         """Carry out a fault; False when the request should then be answered normally."""
+        if fault.action == "drop_after":
+            return False  # carried out, then the answer is dropped (_token)
         if fault.action == "slow":
             time.sleep(fault.delay)
             return False
         if fault.action == "drop":
-            self.server.standin.record(request)
-            self.close_connection = True
-            with contextlib.suppress(OSError):  # the client may have gone already
-                self.connection.shutdown(socket.SHUT_RDWR)
+            self._drop(request)
             return True
         if fault.action == "throttled":
             self._send_json(request, HTTPStatus.OK, self._throttled_body(request, shop))
@@ -324,8 +345,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(request, HTTPStatus.NOT_FOUND, {"errors": "Not Found"})
             return
         token = self.headers.get("X-Shopify-Access-Token") or ""
-        if not hmac.compare_digest(token.encode(), shop.token.encode()):
-            self._send_json(request, HTTPStatus.UNAUTHORIZED, {"errors": INVALID_TOKEN})
+        if not self.server.standin.oauth.accepts(domain, token):
+            headers = {"WWW-Authenticate": 'Basic Realm="Shopify API Authentication"'}
+            self._send_json(request, HTTPStatus.UNAUTHORIZED, {"errors": INVALID_TOKEN}, headers)
             return
         if self.command != "POST":
             self._send_json(request, HTTPStatus.BAD_REQUEST, {"errors": "Use POST"})
@@ -340,6 +362,52 @@ class _Handler(BaseHTTPRequestHandler):
             return
         outcome = graphql_api.handle(shop, version, request.body)
         self._send_json(request, HTTPStatus.OK, outcome.body, {"X-Shopify-API-Version": version})
+
+    # -- OAuth --------------------------------------------------------------------------------
+
+    def _authorize(self, request: RecordedRequest, domain: str) -> None:
+        if self.command != "GET":
+            self._send_json(request, HTTPStatus.METHOD_NOT_ALLOWED, {"errors": "GET only"})
+            return
+        query = {key: values[-1] for key, values in parse_qs(urlsplit(self.path).query).items()}
+        try:
+            location = self.server.standin.oauth.authorize(domain, query)
+        except OAuthRefusal as refusal:
+            self._send_json(request, refusal.status, refusal.body)
+            return
+        request.status = int(HTTPStatus.FOUND)
+        self.server.standin.record(request)
+        self.send_response(HTTPStatus.FOUND)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _token(self, request: RecordedRequest, domain: str, raw: bytes, drop_answer: bool) -> None:
+        if self.command != "POST":
+            self._send_json(request, HTTPStatus.METHOD_NOT_ALLOWED, {"errors": "POST only"})
+            return
+        body: Any = request.body
+        if "x-www-form-urlencoded" in (self.headers.get("Content-Type") or ""):
+            body = {key: values[-1] for key, values in parse_qs(raw.decode()).items()}
+        if not isinstance(body, dict):
+            self._send_json(request, HTTPStatus.BAD_REQUEST, {"error": "invalid_request"})
+            return
+        request.body = body
+        try:
+            answer: Any = self.server.standin.oauth.token(domain, body)
+            status = int(HTTPStatus.OK)
+        except OAuthRefusal as refusal:
+            answer, status = refusal.body, refusal.status
+        if drop_answer:
+            self._drop(request)
+            return
+        self._send_json(request, status, answer)
+
+    def _drop(self, request: RecordedRequest) -> None:
+        self.server.standin.record(request)
+        self.close_connection = True
+        with contextlib.suppress(OSError):  # the client may have gone already
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     # -- bulk results -------------------------------------------------------------------------
 
