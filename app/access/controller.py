@@ -20,8 +20,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, post, put
+from litestar import Controller, MediaType, Request, Response, delete, get, post, put
 from litestar.datastructures import Cookie
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, FromPath
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
@@ -168,8 +169,10 @@ class AuthController(Controller):
             " the shop. A failed check: 400 or 401, nothing stored, Shopify not called."
         ),
         status_code=HTTP_200_OK,
+        media_type=MediaType.HTML,
+        responses={302: ResponseSpec(None, description="to POST_INSTALL_REDIRECT, when set")},
     )
-    async def callback(self, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def callback(self, request: Request[Any, Any, Any]) -> Response[str]:
         settings = settings_of(request)
         callback = check_callback(
             _query(request), request.cookies.get(STATE_COOKIE), settings.shopify_secrets
@@ -286,7 +289,7 @@ class TokenBrokerController(Controller):
         if not CALLER.fullmatch(caller):
             raise BadRequest("X-Caller must be 1-64 letters, digits, '.', '_' or '-'")
         credentials = await _tokens(request).current(domain)
-        metrics.TOKENS_ISSUED.labels(caller=caller).inc()
+        metrics.count_issued(caller)
         log.info(
             "access token issued",
             extra={

@@ -18,9 +18,22 @@ TOKEN_REFRESHES = Counter(
 )
 TOKENS_ISSUED = Counter(
     "shopify_ingest_access_tokens_issued_total",
-    "Access tokens handed to other components (POST /shops/{shop}/access-token), by caller.",
+    "Access tokens handed to other components (POST /shops/{shop}/access-token), by caller"
+    " (the X-Caller header; callers beyond the first few are counted as 'other').",
     ["caller"],
 )
+# Callers name themselves: a few distinct labels, never an unbounded number of series.
+MAX_CALLERS = 20
+_callers: set[str] = set()
+
+
+def count_issued(caller: str) -> None:
+    if caller not in _callers and len(_callers) >= MAX_CALLERS:
+        caller = "other"
+    _callers.add(caller)
+    TOKENS_ISSUED.labels(caller=caller).inc()
+
+
 NEEDING_REAUTHORIZATION = Gauge(
     "shopify_ingest_shops_needing_reauthorization",
     "Shops whose token or refresh Shopify refused: they are not synced until connected again.",

@@ -86,12 +86,16 @@ class TokenService:
     def endpoint(self) -> TokenEndpoint:
         """Shopify's token endpoint for this app; AccessNotConfigured without its credentials."""
         settings = self.settings
-        if not settings.shopify_api_key:
-            raise AccessNotConfigured(
-                "SHOPIFY_API_KEY is not set: it is needed to connect shops and to refresh and"
-                " migrate their tokens. Set it to your app's client id."
-            )
-        assert settings.shopify_api_secret is not None  # required to start at all
+        for name, value in (
+            ("SHOPIFY_API_KEY", settings.shopify_api_key),
+            ("SHOPIFY_API_SECRET", settings.shopify_api_secret),
+        ):
+            if not value:
+                raise AccessNotConfigured(
+                    f"{name} is not set: the app's client id and secret are needed to connect"
+                    " shops and to refresh and migrate their tokens"
+                )
+        assert settings.shopify_api_key and settings.shopify_api_secret
         return TokenEndpoint(
             self.http,
             base_url=settings.shopify_admin_base_url,

@@ -131,6 +131,12 @@ def _add_standin(commands: Any) -> None:
     standin.add_argument("--shop", type=shop_argument, default="demo.myshopify.com")
     standin.add_argument("--customers", type=int, default=50)
     standin.add_argument("--orders", type=int, default=200)
+    standin.add_argument(
+        "--activity",
+        type=float,
+        default=0,
+        help="seconds between new demo orders, delivered as webhooks (default: none)",
+    )
 
 
 def shop_argument(value: str) -> str:

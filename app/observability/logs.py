@@ -28,12 +28,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+# Libraries whose INFO lines name whole URLs: a bulk result's URL carries its
+# signature, an OAuth callback's its code. Their warnings and errors still show.
+QUIETED = ("httpx", "httpcore")
+
+
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in QUIETED:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 
 def server_logging_config(level: str) -> dict[str, Any]:

@@ -27,10 +27,13 @@ log = logging.getLogger("app.sync")
 FIRST_RUN_WITHIN = 60.0
 # How often the list of shops is read again (new credentials, uninstalls).
 RESCAN_SECONDS = 30.0
+# How often refresh tokens close to their 90-day end are looked for (app/access/tokens.py).
+KEEP_ALIVE_SECONDS = 3600.0
 
 
 async def sync_all_once(runner: SyncRunner) -> list[str]:
     """Sync every shop once; returns the shops whose run did not succeed."""
+    await _keep_refresh_tokens_alive(runner)
     failed = []
     for shop in await shops_to_sync(runner.database):
         if await _sync(runner, shop) is not SyncRunStatus.succeeded:
@@ -41,7 +44,11 @@ async def sync_all_once(runner: SyncRunner) -> list[str]:
 async def run_every(runner: SyncRunner, every: float) -> None:
     """Sync each shop every `every` seconds until cancelled."""
     due: dict[str, float] = {}
+    kept_alive_at = -KEEP_ALIVE_SECONDS
     while True:
+        if time.monotonic() - kept_alive_at >= KEEP_ALIVE_SECONDS:
+            kept_alive_at = time.monotonic()
+            await _keep_refresh_tokens_alive(runner)
         try:
             shops = await shops_to_sync(runner.database)
         except DatabaseUnavailable as error:
@@ -72,6 +79,17 @@ async def _sync(runner: SyncRunner, shop: str) -> SyncRunStatus | None:
         log.warning("sync skipped", extra={"fields": {"shop": shop, "reason": str(error)}})
         return None
     return status
+
+
+async def _keep_refresh_tokens_alive(runner: SyncRunner) -> None:
+    """Refresh the shops whose refresh token nears its end, even if nothing needs them."""
+    try:
+        renewed = await runner.tokens.keep_refresh_tokens_alive()
+    except DatabaseUnavailable as error:
+        log.warning("refresh tokens not checked", extra={"fields": {"error": str(error)}})
+        return
+    if renewed:
+        log.info("refresh tokens renewed", extra={"fields": {"shops": renewed}})
 
 
 def _phase(shop: str, spread: float) -> float:

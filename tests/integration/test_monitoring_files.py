@@ -73,6 +73,8 @@ ALERT_NAMES = {
     "ShopifySubscriptionsMissing",
     "ShopifySyncFailing",
     "ShopifySyncOverdue",
+    "ShopifyShopsNeedReauthorization",
+    "ShopifyNonExpiringTokens",
 }
 
 

@@ -152,7 +152,7 @@ class FakeShop:
         self,
         domain: str,
         *,
-        token: str = "shpat_test",
+        token: str | None = "shpat_test",
         bucket_size: float = 1000,
         restore_rate: float = 100.0,
         scopes: Sequence[str] = DEFAULT_SCOPES,

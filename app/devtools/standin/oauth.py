@@ -107,6 +107,8 @@ class ShopAccess:
     retained: _Retained | None = None
     migrations: dict[str, _Migration] = field(default_factory=dict)
     codes: dict[str, tuple[str, float]] = field(default_factory=dict)
+    # Tests: the live access token expires after this many more accepted calls.
+    expire_after_calls: int | None = None
     # Tokens issued and then revoked, so tests can tell "revoked" from "never issued".
     revoked: set[str] = field(default_factory=set)
 
@@ -119,6 +121,12 @@ class ShopAccess:
         live = self.live
         if live is None or not hmac.compare_digest(token.encode(), live.access_token.encode()):
             return False
+        if self.expire_after_calls is not None:
+            if self.expire_after_calls <= 0:
+                live.expires_at = now - 1
+                self.expire_after_calls = None
+            else:
+                self.expire_after_calls -= 1
         return now < live.expires_at
 
 
@@ -158,6 +166,26 @@ class OAuthServer:
             live = self.shops[domain].live
             if live is not None:
                 live.expires_at = self.clock() - 1
+
+    def expire_after(self, domain: str, calls: int) -> None:
+        """The live access token expires once `calls` more Admin API calls have used it."""
+        with self.lock:
+            self.shops[domain].expire_after_calls = calls
+
+    def issue(
+        self, domain: str, access_ttl: float | None = None, refresh_ttl: float | None = None
+    ) -> dict[str, Any]:
+        """An expiring pair, as if the app had got it earlier (tests hand it to the service)."""
+        with self.lock:
+            access = self.shops[domain]
+            pair = self._new_pair(access, ",".join(access.scopes), "code")
+            now = self.clock()
+            if access_ttl is not None:
+                pair.expires_at = now + access_ttl
+            if refresh_ttl is not None:
+                pair.refresh_expires_at = now + refresh_ttl
+            self._replace(access, pair)
+            return _answer(pair, now)
 
     def revoke_all(self, domain: str) -> None:
         """As an uninstall does: every token of the shop stops working at once."""
@@ -367,9 +395,9 @@ def _answer(pair: Pair, now: float) -> dict[str, Any]:
     return {
         "access_token": pair.access_token,
         "scope": pair.scope,
-        "expires_in": max(0, int(pair.expires_at - now)),
+        "expires_in": max(0, round(pair.expires_at - now)),
         "refresh_token": pair.refresh_token,
-        "refresh_token_expires_in": max(0, int(pair.refresh_expires_at - now)),
+        "refresh_token_expires_in": max(0, round(pair.refresh_expires_at - now)),
     }
 
 

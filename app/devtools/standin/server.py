@@ -167,7 +167,7 @@ class ShopifyStandIn:
     def add_shop(
         self,
         domain: str,
-        token: str = "shpat_test",
+        token: str | None = "shpat_test",
         bucket_size: float = 1000,
         restore_rate: float = 100.0,
         scopes: tuple[str, ...] = DEFAULT_SCOPES,
