@@ -71,9 +71,7 @@ def table(heading: str) -> dict[str, str]:
 
 
 def test_the_table_is_found() -> None:
-    assert {"DATABASE_URL", "SHOPIFY_API_SECRET", "WEB_CONCURRENCY"} <= set(
-        table(SERVICE_SECTION)
-    )
+    assert {"DATABASE_URL", "SHOPIFY_API_SECRET", "WEB_CONCURRENCY"} <= set(table(SERVICE_SECTION))
 
 
 def test_every_variable_the_code_reads_is_documented_and_no_other() -> None:
@@ -92,9 +90,7 @@ def test_documented_defaults_are_the_defaults() -> None:
             continue  # "unset: ...", "(required ...)", or a computed default
         assert load_settings({name: literal.group("value")}) == unset, (name, default)
         checked.append(name)
-    assert {"MAX_BODY_BYTES", "LOG_LEVEL", "SHOPIFY_API_VERSION", "CONSOLE_ENABLED"} <= set(
-        checked
-    )
+    assert {"MAX_BODY_BYTES", "LOG_LEVEL", "SHOPIFY_API_VERSION", "CONSOLE_ENABLED"} <= set(checked)
 
 
 def test_a_wrong_default_would_be_noticed() -> None:
