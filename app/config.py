@@ -1,7 +1,8 @@
 """Configuration, read once from environment variables.
 
-Every variable is documented in the README's configuration table. Problems are
-collected and reported together, so an operator fixes them in one go.
+Every variable is documented once, in docs/configuration.md
+(tests/unit/test_config_docs.py keeps the two equal). Problems are collected
+and reported together, so an operator fixes them in one go.
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ DEFAULT_ADMIN_BASE_URL = "https://{shop}"
 DEFAULT_API_VERSION = "2026-10"
 # read_all_orders: without it Shopify shows only the last 60 days of orders.
 DEFAULT_SCOPES = ("read_customers", "read_orders", "read_all_orders")
-# Measured on 2 cores with PostgreSQL beside the service (README, Benchmark):
-# 1 worker 1,351-1,507 deliveries/s, 2 workers 1,708-1,826, 3 workers
-# 1,656-1,811. One per usable core, and no more than a PgBouncer's
-# connections comfortably hold.
+# One worker per usable core: a worker's Python runs on one core, and workers
+# beyond the cores gained nothing when measured (bench/README.md, Workers).
+# Capped so that the workers' pools stay within what a PgBouncer comfortably holds.
 MAX_DEFAULT_WORKERS = 8
 CGROUP_CPU_LIMIT = Path("/sys/fs/cgroup/cpu.max")
 

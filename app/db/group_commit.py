@@ -42,9 +42,9 @@ Result = TypeVar("Result")
 # transaction until its commit; a few dozen keep it short.
 MAX_GROUP = 32
 # After this long in flight a call no longer keeps the next one waiting.
-# Measured in the benchmark's head-to-head (README, Benchmark): 5 ms took
-# 15-25 % more deliveries than 50 ms with 1 or 2 workers; 1 ms made smaller
-# groups and was no faster.
+# Longer leaves PostgreSQL idle while a worker waits for its commit; shorter
+# makes smaller groups without going faster (bench/README.md, What moved the
+# figures).
 SLOW_CALL_SECONDS = 0.005
 # Calls in flight at most, slow ones included.
 MAX_IN_FLIGHT = 3

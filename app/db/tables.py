@@ -1,6 +1,9 @@
 """The schema, as Piccolo tables.
 
-Table and column names are a contract: marketing tools query them directly.
+Table and column names are a contract: marketing tools query them directly
+(docs/reading-data.md). Every `shop_id` column holds the shop's
+`*.myshopify.com` domain in lower case (app/shopify/domains.py), never
+Shopify's numeric shop id (that one is `shops.shopify_shop_id`).
 Migrations are generated from these classes (`piccolo migrations new ingest --auto`).
 
 Piccolo makes a column NOT NULL with a blank default unless told otherwise, so

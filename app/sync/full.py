@@ -127,9 +127,8 @@ async def _apply_orders(
             seconds=round(time.perf_counter() - started, 2),
         )
         # Fresh statistics, so the read-back below finds each order's line
-        # items through the parent_gid index (without them PostgreSQL combined
-        # the run_id index, which matches every staged row: about 170 times
-        # slower on 300,000 lines).
+        # items through the parent_gid index (without them PostgreSQL may
+        # combine the run_id index, which matches every staged row).
         await analyze(database, "sync_bulk_rows")
         await _apply_staged_orders(database, run, on_progress)
     finally:

@@ -1,4 +1,4 @@
-"""Admin API nodes mapped onto the columns webhooks fill (the README's field mapping).
+"""Admin API nodes mapped onto the columns webhooks fill (docs/sync.md, Field mapping).
 
 The result is what the SQL functions sync_apply_customers and
 sync_apply_orders take: plain JSON-ready values, checked the way webhook

@@ -8,7 +8,7 @@ customers/purchasing_summary (Shopify's own figures beside ours, stale-safe by
 occurredAt) and customers/merge.
 
 These are rare next to customers/* and orders/*, so they run plain statements
-from Python (see "Why SQL functions" in the README), one transaction each:
+from Python (see "Why SQL functions" in docs/schema.md), one transaction each:
 the shop's and the customers' advisory locks, the ledger row, then the writes.
 A customer not known yet is created (empty, totals 0), as an order's customer
 is. A deleted, merged or redacted customer is left as it is (`stale`); a

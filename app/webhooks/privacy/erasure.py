@@ -2,7 +2,7 @@
 
 A customer with 100,000 orders or a shop with millions of rows cannot be
 erased in one transaction inside Shopify's 5 seconds (and one advisory lock
-per order filled PostgreSQL's lock table). So a redact is recorded first, in
+per order would fill PostgreSQL's lock table). So a redact is recorded first, in
 a short transaction that also writes an `erasures` row (the work to do) and
 marks the ledger row `erasing`; the erasure then proceeds in batches, each a
 transaction of its own under the customer's (or the shop's) lock only:

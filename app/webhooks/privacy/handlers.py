@@ -81,8 +81,8 @@ async def _record_customer_redact(
 ) -> UUID | None:
     """Record the redact, erase the customer row, and write the rest of the work to do."""
     shop, customer_id = recording.shop, str(payload.customer.id)
-    # The customer's lock only: one per listed order filled PostgreSQL's lock
-    # table for customers with ~15,000 orders.
+    # The customer's lock only: one per listed order would fill PostgreSQL's
+    # lock table for a customer with many orders.
     await lock(tx, shop, customers=[customer_id])
     await check_shop(tx, shop, payload.shop_domain, payload.shop_id)
     ledger_id = await record(tx, recording, DeliveryStatus.erasing)
