@@ -60,6 +60,11 @@ class Settings:
     sync_lease_seconds: float
     sync_overdue_seconds: float
     public_url: str | None = None
+    # Bounds of one sync run (app/sync/runner.py) and of reading a bulk result
+    # (app/shopify/bulk.py), whatever Shopify or the network does.
+    sync_run_deadline_seconds: float = 43200.0
+    sync_bulk_download_seconds: float = 21600.0
+    sync_bulk_max_line_bytes: int = 1024 * 1024
     # Shop access (app/access): the app's client id, the scopes it asks for, how
     # long before expiry a token is refreshed, whether other components may take
     # tokens from the service, where the browser goes after an install.
@@ -204,6 +209,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         sync_lease_seconds=read.positive_seconds("SYNC_LEASE_SECONDS", 600.0),
         sync_overdue_seconds=read.positive_seconds("SYNC_OVERDUE_SECONDS", 7200.0),
+        sync_run_deadline_seconds=read.positive_seconds("SYNC_RUN_DEADLINE_SECONDS", 43200.0),
+        sync_bulk_download_seconds=read.positive_seconds("SYNC_BULK_DOWNLOAD_SECONDS", 21600.0),
+        sync_bulk_max_line_bytes=read.positive_int("SYNC_BULK_MAX_LINE_BYTES", 1024 * 1024),
         public_url=read.parsed(
             "PUBLIC_URL",
             None,

@@ -373,3 +373,9 @@ def is_database_failure(error: BaseException) -> bool:
 def is_refused_value(error: BaseException) -> bool:
     """PostgreSQL refused a value it was given (SQLSTATE class 22, data exception)."""
     return isinstance(error, asyncpg.PostgresError) and (error.sqlstate or "").startswith("22")
+
+
+def refused_by_database(error: BaseException) -> bool:
+    """PostgreSQL refused what it was given: a value (class 22, data exception), or a
+    document beyond its limits (class 54, e.g. JSON nested deeper than its stack allows)."""
+    return isinstance(error, asyncpg.PostgresError) and (error.sqlstate or "")[:2] in ("22", "54")

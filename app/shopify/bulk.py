@@ -3,7 +3,13 @@
 Start with `bulkOperationRunQuery`, poll `bulkOperation(id:)` with backoff
 until it finishes (or until the `bulk_operations/finish` webhook says it has),
 then read the result line by line. The result URL points at storage outside
-Shopify's Admin API (a signed URL): it is fetched without the access token.
+Shopify's Admin API (a signed URL): it is fetched without the access token,
+and never logged (its signature is a credential).
+
+Reading the result is bounded whatever the file holds: a line longer than
+the maximum is skipped as it streams (the caller counts it as a failed
+object) without ever being held whole, and the whole download has a
+deadline, so a result served slowly cannot keep a run going.
 """
 
 from __future__ import annotations
@@ -12,11 +18,12 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 import httpx
 import msgspec
 
-from app.shopify.client import AdminClient
+from app.shopify.client import AdminClient, answer_part
 from app.shopify.errors import ExportFailed, QueryRefused
 from app.shopify.nodes import BulkOperation
 from app.shopify.queries import BULK_OPERATION, RUN_BULK_QUERY
@@ -31,6 +38,7 @@ FINISH_CHECK_SECONDS = 1.0
 # A bulk operation may run for days (Shopify's limit is 10); a sync gives up sooner.
 WAIT_LIMIT_SECONDS = 6 * 3600.0
 DOWNLOAD_ATTEMPTS = 5
+IDENTITY = {"Accept-Encoding": "identity"}
 _IN_PROGRESS = re.compile(r"already in progress[^g]*(gid://shopify/BulkOperation/\d+)")
 
 # Whether Shopify has announced (bulk_operations/finish) that the operation ended.
@@ -39,6 +47,23 @@ FinishedSignal = Callable[[str], Awaitable[bool]]
 
 async def _never_signalled(operation_id: str) -> bool:
     return False
+
+
+class UserError(msgspec.Struct):
+    message: str | None = None
+
+
+class RunQueryPayload(msgspec.Struct, rename="camel"):
+    bulk_operation: BulkOperation | None = None
+    user_errors: list[UserError] = []
+
+
+class RunQueryData(msgspec.Struct, rename="camel"):
+    bulk_operation_run_query: RunQueryPayload | None = None
+
+
+class PollData(msgspec.Struct, rename="camel"):
+    bulk_operation: BulkOperation | None = None
 
 
 async def start_bulk_query(client: AdminClient, query: str) -> BulkOperation:
@@ -51,12 +76,12 @@ async def start_bulk_query(client: AdminClient, query: str) -> BulkOperation:
     """
     while True:
         answer = await client.query(RUN_BULK_QUERY, {"query": query}, cost=10)
-        payload = answer.data.get("bulkOperationRunQuery") or {}
-        errors = payload.get("userErrors") or []
-        operation = payload.get("bulkOperation")
-        if operation and not errors:
-            return msgspec.convert(operation, BulkOperation)
-        message = "; ".join(str(error.get("message")) for error in errors) or "no operation"
+        data = answer_part(answer.data, RunQueryData, "bulkOperationRunQuery")
+        payload = data.bulk_operation_run_query or RunQueryPayload()
+        errors = payload.user_errors
+        if payload.bulk_operation is not None and not errors:
+            return payload.bulk_operation
+        message = "; ".join(str(error.message) for error in errors) or "no operation"
         running = _IN_PROGRESS.search(message)
         if running is None:
             raise QueryRefused(f"bulk query refused: {message[:500]}")
@@ -89,10 +114,10 @@ async def wait_for_bulk_operation(
 
 async def poll_bulk_operation(client: AdminClient, operation_id: str) -> BulkOperation:
     answer = await client.query(BULK_OPERATION, {"id": operation_id}, cost=1)
-    operation = answer.data.get("bulkOperation")
+    operation = answer_part(answer.data, PollData, "bulkOperation").bulk_operation
     if operation is None:
         raise ExportFailed(f"bulk operation {operation_id} is unknown to Shopify")
-    return msgspec.convert(operation, BulkOperation)
+    return operation
 
 
 async def _sleep_unless_signalled(
@@ -111,21 +136,42 @@ async def _sleep_unless_signalled(
     return slept
 
 
-async def result_lines(http: httpx.AsyncClient, url: str) -> AsyncIterator[bytes]:
+@dataclass(frozen=True)
+class OversizedLine:
+    """A line longer than the maximum, skipped unread: its object counts as failed."""
+
+    size: int
+
+
+@dataclass(frozen=True)
+class DownloadLimits:
+    # The whole download, retries included, must end within this many seconds.
+    deadline_seconds: float
+    # A longer line is skipped as it streams, never held whole.
+    max_line_bytes: int
+
+
+async def result_lines(
+    http: httpx.AsyncClient, url: str, limits: DownloadLimits
+) -> AsyncIterator[bytes | OversizedLine]:
     """The JSONL result, one line at a time, never held whole in memory.
 
     A download that breaks off is started again and the lines already given
-    are skipped, a bounded number of times. No access token is sent: the URL
-    carries its own signature and belongs to another host.
+    are skipped, a bounded number of times, within the deadline. No access
+    token is sent: the URL carries its own signature and belongs to another host.
     """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limits.deadline_seconds
     delivered = 0
     for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
         seen = 0
         try:
-            async with http.stream("GET", url) as response:
+            # Uncompressed: a compressed line could grow past any limit in one chunk.
+            async with http.stream("GET", url, headers=IDENTITY) as response:
                 if response.status_code != 200:
                     raise _DownloadFailed(f"HTTP {response.status_code}")
-                async for line in _lines(response):
+                chunks = _chunks_until(response, deadline, limits)
+                async for line in _lines(chunks, limits.max_line_bytes):
                     seen += 1
                     if seen > delivered:
                         delivered = seen
@@ -138,19 +184,76 @@ async def result_lines(http: httpx.AsyncClient, url: str) -> AsyncIterator[bytes
                 "bulk result download broke off, starting again",
                 extra={"fields": {"lines_read": delivered, "reason": _describe(error)}},
             )
-            await asyncio.sleep(min(2.0**attempt, 30.0))
+            pause = min(2.0**attempt, 30.0)
+            if loop.time() + pause >= deadline:
+                raise _past_deadline(limits) from None
+            await asyncio.sleep(pause)
 
 
-async def _lines(response: httpx.Response) -> AsyncIterator[bytes]:
-    pending = b""
-    async for chunk in response.aiter_bytes():
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
-            if line.strip():
-                yield line
-    if pending.strip():
-        yield pending
+async def _chunks_until(
+    response: httpx.Response, deadline: float, limits: DownloadLimits
+) -> AsyncIterator[bytes]:
+    """The body's chunks; each read may wait only until the deadline."""
+    chunks = response.aiter_bytes()
+    loop = asyncio.get_running_loop()
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise _past_deadline(limits)
+        try:
+            async with asyncio.timeout(remaining):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise _past_deadline(limits) from None
+        yield chunk
+
+
+async def _lines(
+    chunks: AsyncIterator[bytes], max_line_bytes: int
+) -> AsyncIterator[bytes | OversizedLine]:
+    """Lines of at most `max_line_bytes`; a longer one is skipped up to its newline.
+
+    Each chunk is searched only for its own newlines, so a long line costs
+    linear time, and at most `max_line_bytes` plus one chunk are held.
+    """
+    parts: list[bytes] = []
+    held = 0
+    skipping = 0  # bytes of an oversized line seen so far (0: not skipping)
+    async for chunk in chunks:
+        start = 0
+        while (end := chunk.find(b"\n", start)) != -1:
+            piece = chunk[start:end]
+            if skipping:
+                yield OversizedLine(skipping + len(piece))
+                skipping = 0
+            elif held + len(piece) > max_line_bytes:
+                yield OversizedLine(held + len(piece))
+            else:
+                line = b"".join((*parts, piece))
+                if line.strip():
+                    yield line
+            parts, held, start = [], 0, end + 1
+        rest = chunk[start:]
+        if skipping:
+            skipping += len(rest)
+        elif held + len(rest) > max_line_bytes:
+            skipping, parts, held = held + len(rest), [], 0
+        elif rest:
+            parts.append(rest)
+            held += len(rest)
+    if skipping:
+        yield OversizedLine(skipping)
+    elif held and (line := b"".join(parts)).strip():
+        yield line
+
+
+def _past_deadline(limits: DownloadLimits) -> ExportFailed:
+    return ExportFailed(
+        f"bulk result download did not finish within {limits.deadline_seconds:g} s"
+        " (SYNC_BULK_DOWNLOAD_SECONDS)"
+    )
 
 
 class _DownloadFailed(Exception):

@@ -3,7 +3,10 @@
 Shopify meters every shop with a leaky bucket of cost points
 (`extensions.cost.throttleStatus`). The client remembers what the last answer
 said and does not send a query the bucket cannot pay for: it waits
-`(needed - available) / restoreRate` first. Throttled answers, HTTP 429, 5xx,
+`(needed - available) / restoreRate` first. Figures outside what Shopify can
+send (negative, not finite, a bucket that never refills) make the answer
+invalid, and no single wait is longer than MAX_WAIT_SECONDS: an answer cannot
+make a run wait without end. Throttled answers, HTTP 429, 5xx,
 timeouts and dropped connections are retried with exponential backoff and
 jitter, a bounded number of times. A 401 is retried once, with the token the
 token source hands out after hearing that the last one was refused (a newer
@@ -22,19 +25,22 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import msgspec
 
 from app.shopify.errors import (
     CredentialsRefused,
+    InvalidAnswer,
     QueryRefused,
     ShopifyThrottled,
     ShopifyUnavailable,
 )
 
 log = logging.getLogger("app.shopify")
+
+T = TypeVar("T")
 
 # Shopify refuses a single query costing more than this, whatever the bucket holds.
 MAX_QUERY_COST = 1000
@@ -43,6 +49,14 @@ MAX_THROTTLED_ANSWERS = 30
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 30.0
 TIMEOUT = httpx.Timeout(30.0, connect=5.0, pool=10.0)
+# The longest one wait for the bucket, a throttled answer or a backoff may be;
+# the run's deadline (SYNC_RUN_DEADLINE_SECONDS) bounds their sum.
+MAX_WAIT_SECONDS = 60.0
+# Bounds of the figures an answer's cost extension may hold. Shopify's buckets
+# hold thousands of points and refill at tens to thousands a second; beyond
+# these the answer is not Shopify's to be trusted.
+MAX_COST_FIGURE = 1_000_000.0
+MIN_RESTORE_RATE = 1.0
 
 
 class TokenSource(Protocol):
@@ -88,11 +102,50 @@ class Bucket:
         missing = min(cost, self.maximum) - self.now_available()
         return max(0.0, missing / self.restore_rate) if missing > 0 else 0.0
 
-    def observe(self, throttle_status: dict[str, Any]) -> None:
-        self.maximum = float(throttle_status.get("maximumAvailable") or self.maximum)
-        self.available = float(throttle_status.get("currentlyAvailable") or 0.0)
-        self.restore_rate = float(throttle_status.get("restoreRate") or self.restore_rate)
+    def observe(self, status: ThrottleStatus) -> None:
+        """Take the answer's figures; InvalidAnswer when no Shopify bucket could have them."""
+        maximum, available, rate = (
+            status.maximum_available,
+            status.currently_available,
+            status.restore_rate,
+        )
+        # Written so that NaN fails every comparison.
+        plausible = (
+            0 < maximum <= MAX_COST_FIGURE
+            and 0 <= available <= maximum
+            and MIN_RESTORE_RATE <= rate <= MAX_COST_FIGURE
+        )
+        if not plausible:
+            raise InvalidAnswer(
+                f"implausible throttleStatus (maximumAvailable {maximum},"
+                f" currentlyAvailable {available}, restoreRate {rate})"
+            )
+        self.maximum, self.available, self.restore_rate = maximum, available, rate
         self.observed_at = time.monotonic()
+
+
+class ThrottleStatus(msgspec.Struct, rename="camel"):
+    maximum_available: float
+    currently_available: float
+    restore_rate: float
+
+
+class QueryCost(msgspec.Struct, rename="camel"):
+    requested_query_cost: float | None = None
+    actual_query_cost: float | None = None
+    throttle_status: ThrottleStatus | None = None
+
+
+class Extensions(msgspec.Struct):
+    cost: QueryCost | None = None
+
+
+class Envelope(msgspec.Struct):
+    """A GraphQL answer's top level; `data` is read by each caller into its own types."""
+
+    data: Any = None
+    errors: Any = None
+    extensions: Extensions | None = None
 
 
 @dataclass
@@ -177,6 +230,7 @@ class AdminClient:
             await self._pause(wait, throttle=True)
 
     async def _pause(self, seconds: float, *, throttle: bool) -> None:
+        seconds = min(max(seconds, 0.0), MAX_WAIT_SECONDS)
         if throttle:
             self.usage.throttle_wait_seconds += seconds
         await self._sleep(seconds)
@@ -204,28 +258,24 @@ class AdminClient:
         return self._answer(response.content, cost)
 
     def _answer(self, content: bytes, cost: float) -> Answer:
-        try:
-            payload = msgspec.json.decode(content)
-        except msgspec.DecodeError:
-            raise _Retryable("the answer was not JSON") from None
-        if not isinstance(payload, dict):
-            raise _Retryable("the answer was not a JSON object")
-        query_cost = (payload.get("extensions") or {}).get("cost") or {}
-        throttle_status = query_cost.get("throttleStatus")
-        if throttle_status:
-            self.bucket.observe(throttle_status)
-        self.usage.api_cost += int(query_cost.get("actualQueryCost") or 0)
-        errors = payload.get("errors")
+        payload = _envelope(content)
+        query_cost = (payload.extensions and payload.extensions.cost) or QueryCost()
+        requested, actual = query_cost.requested_query_cost, query_cost.actual_query_cost
+        for name, figure in (("requestedQueryCost", requested), ("actualQueryCost", actual)):
+            if figure is not None and not 0 <= figure <= MAX_COST_FIGURE:
+                raise InvalidAnswer(f"implausible {name} {figure}")
+        if query_cost.throttle_status is not None:
+            self.bucket.observe(query_cost.throttle_status)
+        self.usage.api_cost += round(actual or 0)
+        errors = payload.errors
         if errors:
             if _is_throttled(errors):
-                needed = float(query_cost.get("requestedQueryCost") or cost)
+                needed = requested if requested is not None else cost
                 raise _Throttled(max(self.bucket.seconds_until(needed), 0.5))
             raise QueryRefused(f"the query was refused: {_first_message(errors)}")
-        data = payload.get("data")
-        if not isinstance(data, dict):
+        if not isinstance(payload.data, dict):
             raise _Retryable("the answer held no data")
-        requested = query_cost.get("requestedQueryCost")
-        return Answer(data, int(requested) if requested is not None else None)
+        return Answer(payload.data, round(requested) if requested is not None else None)
 
 
 class _Unauthorized(Exception):
@@ -242,6 +292,29 @@ class _Throttled(Exception):
     def __init__(self, wait_seconds: float) -> None:
         super().__init__("throttled")
         self.wait_seconds = wait_seconds
+
+
+def answer_part(value: Any, model: type[T], what: str) -> T:
+    """A part of an answer's data as `model`; InvalidAnswer when it is not of that shape."""
+    try:
+        return msgspec.convert(value, model)
+    except msgspec.ValidationError as error:
+        raise InvalidAnswer(f"{what} is not as the API documents it: {error}") from None
+    except RecursionError:
+        raise InvalidAnswer(f"{what} is nested too deeply to be read") from None
+
+
+def _envelope(content: bytes) -> Envelope:
+    """The answer's top level. Not JSON (cut short, garbled): retried; JSON of another
+    shape, or nested deeper than a decoder should follow: invalid."""
+    try:
+        return msgspec.json.decode(content, type=Envelope)
+    except msgspec.ValidationError as error:  # before DecodeError, its base class
+        raise InvalidAnswer(f"the answer is not a GraphQL answer: {error}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        raise _Retryable("the answer was not JSON") from None
+    except RecursionError:
+        raise InvalidAnswer("the answer is nested too deeply to be read") from None
 
 
 def _backoff(failures: int) -> float:

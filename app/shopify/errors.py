@@ -41,3 +41,9 @@ class ExportFailed(ShopifyError):
     """A bulk operation failed, was cancelled, or its result could not be read."""
 
     kind = "export_failed"
+
+
+class InvalidAnswer(ShopifyError):
+    """Shopify's answer was not of the shape or the range the API documents: refused, not used."""
+
+    kind = "invalid_answer"

@@ -1,8 +1,9 @@
 """The Admin API's customers, orders and line items, as the queries in queries.py ask for them.
 
-Decoding checks types as it goes (msgspec): timestamps carry a zone, money
-amounts are Decimal (never float), ids are strings until they are checked as
-64-bit integers in app/sync/records.py.
+Decoding checks types as it goes (msgspec): timestamps carry a zone and are
+neither in the future nor out of range (app/shopify/times.py), money amounts
+are Decimal (never float), ids are strings until they are checked as 64-bit
+integers in app/sync/records.py.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from decimal import Decimal
 from typing import Annotated
 
 from msgspec import Meta, Struct
+
+from app.shopify.times import check_times
 
 Timestamp = Annotated[datetime, Meta(tz=True)]
 
@@ -35,12 +38,18 @@ class EmailAddress(Struct, rename="camel"):
     marketing_opt_in_level: str | None = None
     marketing_updated_at: Timestamp | None = None
 
+    def __post_init__(self) -> None:
+        check_times(self, "marketing_updated_at")
+
 
 class PhoneNumber(Struct, rename="camel"):
     phone_number: str
     marketing_state: str | None = None
     marketing_opt_in_level: str | None = None
     marketing_updated_at: Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        check_times(self, "marketing_updated_at")
 
 
 class CustomerNode(Struct, rename="camel"):
@@ -53,6 +62,9 @@ class CustomerNode(Struct, rename="camel"):
     default_email_address: EmailAddress | None = None
     default_phone_number: PhoneNumber | None = None
     tags: list[str] = []
+
+    def __post_init__(self) -> None:
+        check_times(self, "created_at", "updated_at")
 
 
 class LineItemNode(Struct, rename="camel"):
@@ -95,6 +107,9 @@ class OrderNode(Struct, rename="camel"):
     # Only in paginated queries; bulk results carry line items as lines of their own.
     line_items: LineItemPage | None = None
 
+    def __post_init__(self) -> None:
+        check_times(self, "created_at", "updated_at", "cancelled_at")
+
 
 class CustomerPage(Struct, rename="camel"):
     page_info: PageInfo
@@ -116,6 +131,10 @@ class BulkOperation(Struct, rename="camel"):
     url: str | None = None
     partial_data_url: str | None = None
     query: str | None = None
+
+    def __post_init__(self) -> None:
+        # created_at becomes the full sync's watermark.
+        check_times(self, "created_at", "completed_at")
 
     @property
     def finished(self) -> bool:

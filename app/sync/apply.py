@@ -5,17 +5,23 @@ functions that apply synced customers and orders") call the upserts the
 delivery functions use, under the same locks. A page is applied in one
 transaction together with the watermark it moves, so an interrupted sync
 resumes exactly after the last committed page.
+
+When PostgreSQL refuses a batch for a value in it (two valid orders whose
+customer's total would overflow numeric(19,4), say), each record is applied
+on its own: the ones it refuses are counted as failed, with the reason in the
+log, and the rest are stored.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import msgspec
 
-from app.db.database import Database, Transaction
+from app.db.database import Database, Transaction, refused_by_database
 from app.db.enums import SyncResource
 from app.sync.runs import RunCounts, advance_watermark
 
@@ -34,6 +40,8 @@ _FUNCTIONS = {
 
 _encoder = msgspec.json.Encoder()
 
+log = logging.getLogger("app.sync")
+
 
 async def apply_batch(
     database: Database,
@@ -46,7 +54,42 @@ async def apply_batch(
     """Apply one batch of records (and move the watermark) in one transaction."""
     if not records and watermark is None:
         return RunCounts()
+    try:
+        return await _apply(database, shop, resource, records, watermark)
+    except Exception as error:
+        if not records or not refused_by_database(error):
+            raise
+    counts = RunCounts()
+    for record in records:
+        try:
+            counts.add(await _apply(database, shop, resource, [record], None))
+        except Exception as error:
+            if not refused_by_database(error):
+                raise
+            counts.failed += 1
+            log.warning(
+                "fetched object skipped",
+                extra={
+                    "fields": {
+                        "shop": shop,
+                        "resource": resource.value,
+                        "shopify_id": record.get("shopify_id"),
+                        "reason": f"PostgreSQL refused it: {error}"[:500],
+                    }
+                },
+            )
+    if watermark is not None:
+        counts.add(await _apply(database, shop, resource, [], watermark))
+    return counts
 
+
+async def _apply(
+    database: Database,
+    shop: str,
+    resource: SyncResource,
+    records: Sequence[dict[str, Any]],
+    watermark: datetime | None,
+) -> RunCounts:
     async def work(tx: Transaction) -> RunCounts:
         counts = RunCounts()
         if records:

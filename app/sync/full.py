@@ -5,7 +5,9 @@ items as separate lines (`__parentId`), in no promised order, so the lines are
 first staged in sync_bulk_rows and then applied order by order with their
 line items: memory stays bounded whatever the shop's size. When Shopify fails
 an operation partway, the partial data it wrote is applied and the run ends
-`partial`.
+`partial`. A line that cannot be used (too long, not UTF-8, not JSON, nested
+too deeply, or holding text PostgreSQL refuses) is counted as a failed object
+and skipped; the rest of the result is applied.
 """
 
 from __future__ import annotations
@@ -22,9 +24,16 @@ import asyncpg
 import httpx
 import msgspec
 
-from app.db.database import Database
+from app.db.database import Database, refused_by_database
 from app.db.enums import SyncResource
-from app.shopify.bulk import FinishedSignal, result_lines, start_bulk_query, wait_for_bulk_operation
+from app.shopify.bulk import (
+    DownloadLimits,
+    FinishedSignal,
+    OversizedLine,
+    result_lines,
+    start_bulk_query,
+    wait_for_bulk_operation,
+)
 from app.shopify.client import AdminClient
 from app.shopify.errors import ExportFailed
 from app.shopify.nodes import BulkOperation, CustomerNode, LineItemNode, OrderNode
@@ -70,13 +79,14 @@ async def sync_fully(
     resource: SyncResource,
     finished_signal: FinishedSignal,
     on_progress: ReportProgress,
+    limits: DownloadLimits,
 ) -> FullSyncResult:
     operation = await start_bulk_query(client, BULK_QUERIES[resource])
     _log(run, resource, "bulk operation started", operation=operation.id)
     operation = await wait_for_bulk_operation(client, operation.id, finished_signal)
     url = _result_url(run, resource, operation)
     if url is not None:
-        lines = result_lines(http, url)
+        lines = result_lines(http, url, limits)
         if resource is SyncResource.customers:
             await _apply_customers(database, run, lines, on_progress)
         else:
@@ -96,16 +106,19 @@ def _result_url(run: Run, resource: SyncResource, operation: BulkOperation) -> s
     return operation.partial_data_url
 
 
+Lines = AsyncIterator[bytes | OversizedLine]
+
+
 async def _apply_customers(
-    database: Database, run: Run, lines: AsyncIterator[bytes], on_progress: ReportProgress
+    database: Database, run: Run, lines: Lines, on_progress: ReportProgress
 ) -> None:
     async with _Pipeline(database, run, SyncResource.customers, on_progress) as batches:
         batch: list[dict[str, Any]] = []
         async for line in lines:
             run.counts.fetched += 1
             try:
-                batch.append(customer_record(decode_node(msgspec.json.decode(line), CustomerNode)))
-            except (RecordError, msgspec.DecodeError) as error:
+                batch.append(customer_record(decode_node(_json(line), CustomerNode)))
+            except RecordError as error:
                 _skip(run, SyncResource.customers, error)
             if len(batch) >= BATCH_SIZE:
                 await batches.submit(batch)
@@ -113,12 +126,26 @@ async def _apply_customers(
         await batches.submit(batch)
 
 
+def _json(line: bytes | OversizedLine) -> Any:
+    """A result line decoded; RecordError when it cannot be."""
+    if isinstance(line, OversizedLine):
+        raise RecordError(
+            f"a result line of {line.size} bytes is longer than SYNC_BULK_MAX_LINE_BYTES"
+        )
+    try:
+        return msgspec.json.decode(line)
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
+        raise RecordError(f"a result line is not JSON: {error}") from None
+    except RecursionError:
+        raise RecordError("a result line is nested too deeply to be read") from None
+
+
 async def _apply_orders(
-    database: Database, run: Run, lines: AsyncIterator[bytes], on_progress: ReportProgress
+    database: Database, run: Run, lines: Lines, on_progress: ReportProgress
 ) -> None:
     try:
         started = time.perf_counter()
-        staged = await _stage(database, run.id, lines)
+        staged = await _stage(database, run, lines)
         _log(
             run,
             SyncResource.orders,
@@ -135,29 +162,35 @@ async def _apply_orders(
         await discard_staged(database, run.id)
 
 
-async def _stage(database: Database, run_id: UUID, lines: AsyncIterator[bytes]) -> int:
+StagedRow = tuple[UUID, str, str | None, str]
+
+
+async def _stage(database: Database, run: Run, lines: Lines) -> int:
     """Copy the result's lines into sync_bulk_rows; returns how many.
 
-    Each chunk is copied while the next one is read and parsed.
+    Each chunk is copied while the next one is read and parsed. A line that
+    is not a node is counted as a failed object (its own, or a line item of
+    an order, which is then stored without it).
     """
     count = 0
-    rows: list[tuple[UUID, str, str | None, str]] = []
+    rows: list[StagedRow] = []
     copying: asyncio.Task[None] | None = None
     try:
         async for line in lines:
             try:
-                parsed = msgspec.json.decode(line, type=Line)
-            except (msgspec.DecodeError, msgspec.ValidationError) as error:
-                raise ExportFailed(f"bulk result line is not a node: {error}") from None
-            rows.append((run_id, parsed.id, parsed.parent_id, line.decode()))
+                rows.append(_staged_row(run.id, line))
+            except RecordError as error:
+                run.counts.fetched += 1
+                _skip(run, SyncResource.orders, error)
+                continue
             count += 1
             if len(rows) >= STAGE_CHUNK:
                 if copying is not None:
                     await copying
-                copying, rows = asyncio.create_task(_copy(database, rows)), []
+                copying, rows = asyncio.create_task(_copy(database, run, rows)), []
         if copying is not None:
             await copying
-        await _copy(database, rows)
+        await _copy(database, run, rows)
     finally:
         if copying is not None and not copying.done():
             copying.cancel()
@@ -165,12 +198,47 @@ async def _stage(database: Database, run_id: UUID, lines: AsyncIterator[bytes]) 
     return count
 
 
-async def _copy(database: Database, rows: list[tuple[UUID, str, str | None, str]]) -> None:
-    if rows:
-        async with database.connection() as connection:
-            await connection.copy_records_to_table(
-                "sync_bulk_rows", records=rows, columns=("run_id", "gid", "parent_gid", "document")
-            )
+def _staged_row(run_id: UUID, line: bytes | OversizedLine) -> StagedRow:
+    if isinstance(line, OversizedLine):
+        _json(line)  # raises: too long
+    assert isinstance(line, bytes)
+    try:
+        parsed = msgspec.json.decode(line, type=Line)
+        return (run_id, parsed.id, parsed.parent_id, line.decode())
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
+        raise RecordError(f"a result line is not a node: {error}") from None
+    except RecursionError:
+        raise RecordError("a result line is nested too deeply to be read") from None
+
+
+async def _copy(database: Database, run: Run, rows: list[StagedRow]) -> None:
+    """COPY the rows; when PostgreSQL refuses one of them, each row on its own."""
+    if not rows:
+        return
+    try:
+        await _copy_rows(database, rows)
+    except Exception as error:
+        if not refused_by_database(error):
+            raise
+        for row in rows:
+            try:
+                await _copy_rows(database, [row])
+            except Exception as refused:
+                if not refused_by_database(refused):
+                    raise
+                run.counts.fetched += 1
+                _skip(run, SyncResource.orders, RecordError(_refusal(refused)))
+
+
+async def _copy_rows(database: Database, rows: list[StagedRow]) -> None:
+    async with database.connection() as connection:
+        await connection.copy_records_to_table(
+            "sync_bulk_rows", records=rows, columns=("run_id", "gid", "parent_gid", "document")
+        )
+
+
+def _refusal(error: BaseException) -> str:
+    return f"PostgreSQL refused it: {error}"[:500]
 
 
 # Parents staged in an id range, each with its children in the order they came.
@@ -208,8 +276,8 @@ async def _apply_staged_orders(database: Database, run: Run, on_progress: Report
 def _order(run: Run, row: Any) -> dict[str, Any] | None:
     run.counts.fetched += 1
     try:
-        order = decode_node(msgspec.json.decode(row["document"]), OrderNode)
-        items = [decode_node(item, LineItemNode) for item in msgspec.json.decode(row["children"])]
+        order = decode_node(_json(row["document"].encode()), OrderNode)
+        items = [decode_node(item, LineItemNode) for item in _json(row["children"].encode())]
         return order_record(order, items)
     except RecordError as error:
         _skip(run, SyncResource.orders, error)
@@ -280,6 +348,7 @@ class _Pipeline:
         counts: RunCounts = await apply_batch(self.database, self.run.shop, self.resource, records)
         self.run.counts.applied += counts.applied
         self.run.counts.stale += counts.stale
+        self.run.counts.failed += counts.failed
         self.written += len(records)
         if self.written >= self.analyze_at:
             self.analyze_at *= ANALYZE_GROWTH

@@ -15,9 +15,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
+
 from app.db.database import Database
 from app.db.enums import SyncResource
-from app.shopify.client import MAX_QUERY_COST, AdminClient
+from app.shopify.client import MAX_QUERY_COST, AdminClient, answer_part
+from app.shopify.errors import InvalidAnswer
 from app.shopify.nodes import CustomerNode, LineItemNode, LineItemPage, OrderNode, PageInfo
 from app.shopify.queries import CUSTOMERS_PAGE, ORDER_LINE_ITEMS, ORDERS_PAGE
 from app.sync.apply import apply_batch
@@ -38,6 +41,21 @@ NODE_COST = {
     SyncResource.customers: 3.0,
     SyncResource.orders: 8.0 + LINE_ITEMS_PER_ORDER * LINE_ITEM_COST,
 }
+
+
+class Page(msgspec.Struct, rename="camel"):
+    """A connection as the page queries ask for it; nodes are checked one by one."""
+
+    page_info: PageInfo
+    nodes: list[Any]
+
+
+class OrderLineItems(msgspec.Struct, rename="camel"):
+    line_items: Any = None
+
+
+class OrderAnswer(msgspec.Struct):
+    order: OrderLineItems | None = None
 
 
 class PageSizer:
@@ -80,18 +98,16 @@ async def sync_incrementally(
         document = CUSTOMERS_PAGE if resource is SyncResource.customers else ORDERS_PAGE
         answer = await client.query(document, variables, cost=sizer.cost(first))
         sizer.learn(answer.requested_cost, first)
-        connection_data = answer.data[resource.value]
-        nodes = connection_data.get("nodes") or []
-        page_info = decode_node(connection_data["pageInfo"], PageInfo)
-        records, counts, newest = await _records(client, resource, nodes)
+        page = answer_part(answer.data.get(resource.value), Page, resource.value)
+        records, counts, newest = await _records(client, resource, page.nodes)
         applied = await apply_batch(database, run.shop, resource, records, watermark=newest)
         counts.add(applied)
         run.counts.add(counts)
         _log_page(run, resource, counts, time.perf_counter() - started)
         await on_progress(run)
-        if not page_info.has_next_page:
+        if not page.page_info.has_next_page:
             return
-        cursor = page_info.end_cursor
+        cursor = _next_cursor(page.page_info, cursor)
 
 
 async def _records(
@@ -125,15 +141,26 @@ async def _records(
 async def _all_line_items(client: AdminClient, order: OrderNode) -> list[LineItemNode]:
     page = order.line_items or LineItemPage(nodes=[])
     items = list(page.nodes)
+    cursor: str | None = None
     while page.page_info is not None and page.page_info.has_next_page:
+        cursor = _next_cursor(page.page_info, cursor)
         answer = await client.query(
             ORDER_LINE_ITEMS,
-            {"id": order.id, "first": LINE_ITEMS_PER_QUERY, "after": page.page_info.end_cursor},
+            {"id": order.id, "first": LINE_ITEMS_PER_QUERY, "after": cursor},
             cost=2 + LINE_ITEMS_PER_QUERY * LINE_ITEM_COST,
         )
-        page = decode_node((answer.data.get("order") or {}).get("lineItems"), LineItemPage)
+        found = answer_part(answer.data, OrderAnswer, "order").order or OrderLineItems()
+        page = decode_node(found.line_items, LineItemPage)
         items.extend(page.nodes)
     return items
+
+
+def _next_cursor(page_info: PageInfo, previous: str | None) -> str:
+    """The cursor of the next page; an answer that says there is one must name a new one."""
+    cursor = page_info.end_cursor
+    if not cursor or cursor == previous:
+        raise InvalidAnswer("pageInfo says there is a next page but gives no new endCursor")
+    return cursor
 
 
 def _search_time(moment: datetime) -> str:

@@ -3,8 +3,9 @@
 The result is what the SQL functions sync_apply_customers and
 sync_apply_orders take: plain JSON-ready values, checked the way webhook
 payloads are (64-bit ids, money that fits numeric(19,4), known financial
-statuses, lengths that fit the columns). A node that fails a check is counted
-as `failed` and skipped; the rest of its page is applied.
+statuses, lengths that fit the columns, times neither in the future nor out of
+range, no text PostgreSQL refuses). A node that fails a check is counted as
+`failed` and skipped; the rest of its page is applied.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ def shopify_id(value: str | None, what: str) -> str:
 
 
 def customer_record(node: CustomerNode) -> dict[str, Any]:
+    return _storable(_customer_record(node))
+
+
+def _customer_record(node: CustomerNode) -> dict[str, Any]:
     email = node.default_email_address.email_address if node.default_email_address else None
     phone = node.default_phone_number.phone_number if node.default_phone_number else None
     parts = [part.strip() for part in (node.first_name, node.last_name) if part and part.strip()]
@@ -111,6 +116,10 @@ def _consent(
 
 
 def order_record(node: OrderNode, line_items: list[LineItemNode]) -> dict[str, Any]:
+    return _storable(_order_record(node, line_items))
+
+
+def _order_record(node: OrderNode, line_items: list[LineItemNode]) -> dict[str, Any]:
     financial = (node.display_financial_status or "").lower() or None
     if financial is not None and financial not in _FINANCIAL_STATUSES:
         raise RecordError(f"financial status {node.display_financial_status!r} is not known")
@@ -139,7 +148,7 @@ def order_record(node: OrderNode, line_items: list[LineItemNode]) -> dict[str, A
 
 def line_item_record(node: LineItemNode) -> dict[str, Any]:
     """A line item in the shape webhooks store (REST names, numeric ids, money as text)."""
-    price = node.original_unit_price_set.shop_money.amount if node.original_unit_price_set else None
+    price = _money("line item price", node.original_unit_price_set)
     return {
         "id": int(shopify_id(node.id, "line item")),
         "name": node.name,
@@ -147,7 +156,7 @@ def line_item_record(node: LineItemNode) -> dict[str, Any]:
         "quantity": node.quantity,
         "current_quantity": node.current_quantity,
         "sku": node.sku,
-        "price": str(price) if price is not None else None,
+        "price": price,
         "variant_id": int(shopify_id(node.variant.legacy_resource_id, "variant"))
         if node.variant
         else None,
@@ -167,6 +176,20 @@ def _money(field: str, bag: MoneyBag | None) -> str | None:
     return None if amount is None else str(amount)
 
 
+def _storable(record: dict[str, Any]) -> dict[str, Any]:
+    """The record, if PostgreSQL takes all of its text (jsonb refuses a NUL character)."""
+    pending: list[Any] = [record]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str) and "\x00" in value:
+            raise RecordError("a text field contains a NUL character")
+    return record
+
+
 def _fits(field: str, value: str | None, length: int) -> None:
     if value is not None and len(value) > length:
         raise RecordError(f"{field} is longer than {length} characters")
@@ -178,3 +201,5 @@ def decode_node(node: Any, model: type[NodeT]) -> NodeT:
         return msgspec.convert(node, model)
     except msgspec.ValidationError as error:
         raise RecordError(f"unexpected shape: {error}") from None
+    except RecursionError:
+        raise RecordError("nested too deeply to be read") from None

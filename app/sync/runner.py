@@ -5,6 +5,11 @@ a `running` run (fast: the HTTP endpoint answers 202 after it); `execute` does
 the work: for each resource a full sync (the first time, until one has
 succeeded, or when asked) or an incremental one, then records the outcome and
 releases the lease. One JSON log line per run, one per page.
+
+Whatever goes wrong inside a run ends it `failed` with the reason and its kind
+(`sync_runs.error_kind`), including what nobody foresaw (`unexpected`, logged
+with where it was raised); a run that passes SYNC_RUN_DEADLINE_SECONDS is
+stopped and ends `failed` (`deadline`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -30,10 +36,12 @@ from app.access.tokens import TokenRefreshFailed, TokenService
 from app.config import Settings
 from app.db.database import Database, DatabaseUnavailable
 from app.db.enums import SyncKind, SyncResource, SyncRunStatus
+from app.shopify.bulk import DownloadLimits
 from app.shopify.client import AdminClient
 from app.shopify.errors import CredentialsRefused, ShopifyError
 from app.sync.full import sync_fully
 from app.sync.incremental import sync_incrementally
+from app.sync.repair import repair_times
 from app.sync.runs import (
     Run,
     RunError,
@@ -115,7 +123,11 @@ class SyncRunner:
                 resource: await sync_state(connection, request.shop, resource)
                 for resource in request.resources
             }
-        return frozenset(r for r, state in states.items() if state.full_sync_completed_at is None)
+        return frozenset(
+            resource
+            for resource, state in states.items()
+            if state.full_sync_completed_at is None or state.watermark_broken
+        )
 
     async def execute(
         self, started: Started, on_progress: ProgressCallback | None = None
@@ -132,11 +144,19 @@ class SyncRunner:
         began = time.perf_counter()
         status, error = SyncRunStatus.succeeded, None
         lease = asyncio.create_task(self._keep_lease(run, asyncio.current_task()))
+        deadline = asyncio.timeout(self.settings.sync_run_deadline_seconds)
         try:
-            for resource in run.resources:
-                complete = await self._sync_resource(started, client, resource, progress)
-                if not complete:
-                    status = SyncRunStatus.partial
+            async with deadline:
+                for resource in run.resources:
+                    complete = await self._sync_resource(started, client, resource, progress)
+                    if not complete:
+                        status = SyncRunStatus.partial
+        except TimeoutError as failure:
+            status = SyncRunStatus.failed
+            if deadline.expired():
+                error = _past_deadline(self.settings)
+            else:  # a database call that timed out
+                error = RunError(str(failure) or "a database call timed out", "database")
         except CredentialsRefused as failure:
             status, error = SyncRunStatus.failed, RunError(str(failure), failure.kind)
             await mark_needs_reauthorization(self.database, run.shop, str(failure))
@@ -152,7 +172,11 @@ class SyncRunner:
             status = SyncRunStatus.failed
             error = RunError("interrupted before it finished", "interrupted")
             raise
+        except Exception as failure:  # a run must end recorded, whatever went wrong
+            status, error = SyncRunStatus.failed, _unexpected(run, failure)
         finally:
+            if deadline.expired():  # whatever the deadline's cancellation became on its way
+                status, error = SyncRunStatus.failed, _past_deadline(self.settings)
             lease.cancel()
             await _shielded(finish_run(self.database, run, client.usage, status, error))
             _log_run(run, client, status, error, time.perf_counter() - began)
@@ -169,6 +193,12 @@ class SyncRunner:
                 await record_outcome(self.database, shop, resource, succeeded=True)
                 return True
             self._note_scope(started, resource)
+            repaired = await repair_times(self.database, shop, resource)
+            if repaired:
+                run.notes.append(
+                    f"{resource.value}: {repaired} stored rows had times in the future or out of"
+                    " range; they were cleared and fetched again"
+                )
             result = await sync_fully(
                 self.database,
                 client,
@@ -177,6 +207,10 @@ class SyncRunner:
                 resource,
                 self._finished_signal(shop),
                 progress,
+                DownloadLimits(
+                    deadline_seconds=self.settings.sync_bulk_download_seconds,
+                    max_line_bytes=self.settings.sync_bulk_max_line_bytes,
+                ),
             )
         except BaseException:
             await _shielded(record_outcome(self.database, shop, resource, succeeded=False))
@@ -248,6 +282,32 @@ class _Progress:
             self.saved = time.monotonic()
             with contextlib.suppress(DatabaseUnavailable):
                 await save_progress(self.database, run, self.client.usage)
+
+
+def _past_deadline(settings: Settings) -> RunError:
+    seconds = settings.sync_run_deadline_seconds
+    return RunError(
+        f"the run did not finish within {seconds:g} s (SYNC_RUN_DEADLINE_SECONDS)", "deadline"
+    )
+
+
+def _unexpected(run: Run, failure: BaseException) -> RunError:
+    """A failure nobody foresaw: its type and where it was raised (never its text,
+    which may quote the data), logged with the traceback's location for the developers."""
+    frames = traceback.extract_tb(failure.__traceback__)
+    where = f"{frames[-1].filename.rsplit('/app/', 1)[-1]}:{frames[-1].lineno}" if frames else "?"
+    log.error(
+        "sync run failed unexpectedly",
+        extra={
+            "fields": {
+                "run_id": str(run.id),
+                "shop": run.shop,
+                "error": type(failure).__name__,
+                "where": where,
+            }
+        },
+    )
+    return RunError(f"unexpected {type(failure).__name__} at {where}", "unexpected")
 
 
 async def _shielded(work: Awaitable[None]) -> None:

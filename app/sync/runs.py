@@ -18,6 +18,8 @@ import asyncpg
 from app.db.database import Connection, Database, Transaction
 from app.db.enums import SyncKind, SyncResource, SyncRunStatus
 from app.shopify.client import Usage
+from app.shopify.times import CLOCK_SKEW
+from app.sync.repair import broken
 
 RUN_COLUMNS = (
     "id, shop_id, kind, resource, status, started_at, finished_at, fetched, applied, stale,"
@@ -79,6 +81,9 @@ ReportProgress = Callable[[Run], Awaitable[None]]
 class SyncState:
     watermark: datetime | None
     full_sync_completed_at: datetime | None
+    # A watermark in the future or out of range (stored before such times were
+    # refused): left unread, and the resource needs a full sync (app/sync/repair.py).
+    watermark_broken: bool = False
 
 
 class RunInProgress(Exception):
@@ -168,15 +173,20 @@ async def finish_run(
             run.id,
             *_figures(run, usage),
             status.value,
-            error and error.message,
+            error and _text(error.message),
             error and error.kind,
-            "; ".join(run.notes) or None,
+            _text("; ".join(run.notes)) or None,
         )
         await tx.execute(
             "DELETE FROM sync_leases WHERE shop_id = $1 AND run_id = $2", run.shop, run.id
         )
 
     await database.run_in_transaction(finish)
+
+
+def _text(value: str) -> str:
+    """Text for a column: reasons can quote Shopify's answers, and PostgreSQL refuses NUL."""
+    return value.replace("\x00", "")[:2000]
 
 
 def _figures(run: Run, usage: Usage) -> tuple[int, int, int, int, int, float]:
@@ -191,16 +201,18 @@ def _figures(run: Run, usage: Usage) -> tuple[int, int, int, int, int, float]:
     )
 
 
+_SYNC_STATE = f"""
+SELECT CASE WHEN NOT {broken("watermark")} THEN watermark END AS watermark,
+       coalesce({broken("watermark")}, false) AS watermark_broken, full_sync_completed_at
+FROM sync_state WHERE shop_id = $1 AND resource = $3
+"""  # noqa: S608 (static)
+
+
 async def sync_state(connection: Connection, shop: str, resource: SyncResource) -> SyncState:
-    row = await connection.fetchrow(
-        "SELECT watermark, full_sync_completed_at FROM sync_state"
-        " WHERE shop_id = $1 AND resource = $2",
-        shop,
-        resource.value,
-    )
+    row = await connection.fetchrow(_SYNC_STATE, shop, CLOCK_SKEW.total_seconds(), resource.value)
     if row is None:
         return SyncState(None, None)
-    return SyncState(row["watermark"], row["full_sync_completed_at"])
+    return SyncState(row["watermark"], row["full_sync_completed_at"], row["watermark_broken"])
 
 
 _UPSERT_STATE = """

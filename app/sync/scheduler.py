@@ -5,6 +5,10 @@ randomness each round), so thousands of shops do not all call Shopify, and
 hit the database, in the same second. Shops run one after another: the
 database work of a sync is what it costs, and one runner per replica keeps
 that bounded; run more replicas for more shops (the lease keeps them apart).
+
+One shop's failure never stops the schedule: a run records its own failure
+(app/sync/runner.py), and whatever escapes a shop's turn is logged and the
+schedule goes on with the next shop.
 """
 
 from __future__ import annotations
@@ -51,9 +55,10 @@ async def run_every(runner: SyncRunner, every: float) -> None:
             await _keep_refresh_tokens_alive(runner)
         try:
             shops = await shops_to_sync(runner.database)
-        except DatabaseUnavailable as error:
+        except Exception as error:  # the database away, or worse: the schedule waits and goes on
             log.warning(
-                "sync schedule: database unavailable", extra={"fields": {"error": str(error)}}
+                "sync schedule: shops not read",
+                extra={"fields": {"error": type(error).__name__, "reason": str(error)[:200]}},
             )
             await asyncio.sleep(RESCAN_SECONDS)
             continue
@@ -78,6 +83,12 @@ async def _sync(runner: SyncRunner, shop: str) -> SyncRunStatus | None:
     except (SyncRefused, DatabaseUnavailable) as error:
         log.warning("sync skipped", extra={"fields": {"shop": shop, "reason": str(error)}})
         return None
+    except Exception as error:  # the next shop's turn comes whatever happened in this one
+        log.error(
+            "sync of a shop failed unexpectedly",
+            extra={"fields": {"shop": shop, "error": type(error).__name__}},
+        )
+        return None
     return status
 
 
@@ -85,8 +96,11 @@ async def _keep_refresh_tokens_alive(runner: SyncRunner) -> None:
     """Refresh the shops whose refresh token nears its end, even if nothing needs them."""
     try:
         renewed = await runner.tokens.keep_refresh_tokens_alive()
-    except DatabaseUnavailable as error:
-        log.warning("refresh tokens not checked", extra={"fields": {"error": str(error)}})
+    except Exception as error:  # never a reason to stop the schedule
+        log.warning(
+            "refresh tokens not checked",
+            extra={"fields": {"error": type(error).__name__, "reason": str(error)[:200]}},
+        )
         return
     if renewed:
         log.info("refresh tokens renewed", extra={"fields": {"shops": renewed}})

@@ -1,7 +1,8 @@
 """The parts of Shopify's payloads this service reads, as typed msgspec structs.
 
 Decoding checks types as it goes: ids are exact 64-bit integers, money is
-Decimal, timestamps carry a zone. A body that is not JSON is the sender's
+Decimal (app/shopify/money.py), timestamps carry a zone and are neither in the
+future nor out of range (app/shopify/times.py). A body that is not JSON is the sender's
 mistake (400); JSON of the wrong shape is a payload that cannot be applied
 (recorded as `failed`, replayable after a fix).
 """
@@ -23,6 +24,7 @@ from app.db.enums import (
     SmsMarketingState,
 )
 from app.shopify.money import validate_money
+from app.shopify.times import check_times
 from app.webhooks.delivery import BadDelivery
 
 T = TypeVar("T")
@@ -64,6 +66,7 @@ class CustomerPayload(Struct):
 
     def __post_init__(self) -> None:
         check_resource(self.admin_graphql_api_id, "Customer")
+        check_times(self, "created_at", "updated_at")
         if self.name is not None and len(self.name) > 255:
             raise ValueError("first_name and last_name together exceed 255 characters")
 
@@ -99,6 +102,7 @@ class OrderPayload(Struct):
 
     def __post_init__(self) -> None:
         check_resource(self.admin_graphql_api_id, "Order")
+        check_times(self, "cancelled_at", "created_at", "updated_at")
         self.total_price = validate_money("total_price", self.total_price)
         self.current_total_price = validate_money("current_total_price", self.current_total_price)
 
@@ -215,6 +219,7 @@ class CustomerTagsPayload(Struct, rename="camel"):
 
     def __post_init__(self) -> None:
         parse_gid(self.customer_id, "Customer")
+        check_times(self, "occurred_at")
 
     @property
     def customer_shopify_id(self) -> str:
@@ -229,6 +234,9 @@ class MarketingConsent(Struct):
     state: str | None = None
     opt_in_level: str | None = None
     consent_updated_at: Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        check_times(self, "consent_updated_at")
 
 
 class EmailConsentPayload(Struct):
@@ -273,6 +281,7 @@ class PurchasingSummaryPayload(Struct, rename="camel"):
 
     def __post_init__(self) -> None:
         parse_gid(self.customer_id, "Customer")
+        check_times(self, "occurred_at")
         validate_money("amountSpent", self.amount_spent.amount)
 
     @property

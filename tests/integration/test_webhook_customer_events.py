@@ -416,9 +416,9 @@ async def test_merge_moves_orders_and_totals_and_is_idempotent(
     assert again is not None and again["merged_at"] == merged["merged_at"]
 
     # Later deliveries treat the merged customer like a deleted one.
-    update = shopify.customer(MERGED, email="late@example.com", updated_at="2027-01-01T00:00:00Z")
+    update = shopify.customer(MERGED, email="late@example.com", updated_at="2026-11-01T00:00:00Z")
     assert await shopify.deliver(client, "customers/update", update) == "stale"
-    tags = tags_event(["vip"], "2027-01-01T00:00:00Z", customer_id=MERGED)
+    tags = tags_event(["vip"], "2026-11-01T00:00:00Z", customer_id=MERGED)
     assert await shopify.deliver(client, "customer.tags_added", tags) == "stale"
     late = await queries.customer(db, MERGED)
     assert late is not None and (late["email"], late["tags"]) == (merged["email"], None)

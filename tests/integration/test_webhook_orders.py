@@ -421,7 +421,7 @@ async def test_totals_survive_a_customer_update(client: httpx.AsyncClient, db: D
     await deliver(
         client,
         "customers/update",
-        shopify.customer(78, updated_at="2027-01-01T00:00:00Z", email="x@example.com"),
+        shopify.customer(78, updated_at="2026-11-01T00:00:00Z", email="x@example.com"),
     )
     assert await totals(db, 78) == before
     assert before["total_spent"] == Decimal("9.99")

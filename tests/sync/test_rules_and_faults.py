@@ -162,9 +162,11 @@ async def test_an_interrupted_run_resumes_without_losing_or_duplicating(
     shop = new_shop(shopify_admin, restore_rate=2000.0)
     await give_credentials(db, sync_config, shop)
     await sync(db, sync_config, shop)
-    # Changes spread over the next hour and a half (after the full sync), so the
-    # resumed run's overlap (five minutes before the watermark) covers few of them.
-    start = datetime.now(UTC) + timedelta(minutes=1)
+    # Changes spread over an hour and a half after the full sync's watermark (set
+    # back: times ahead of the service's clock are refused), so the resumed run's
+    # overlap (five minutes before the watermark) covers few of them.
+    await queries.execute(db, "UPDATE sync_state SET watermark = now() - interval '2 hours'")
+    start = datetime.now(UTC) - timedelta(minutes=119)
     for number in range(600):
         moment = start + timedelta(seconds=10 * number)
         shop.add_customer(email=f"r{number}@example.com", created_at=moment, updated_at=moment)

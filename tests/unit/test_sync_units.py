@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from app.access.cipher import Purpose, TokenCipher, TokenKeyMissing, TokenUnreadable
 from app.access.credentials import Credentials
 from app.config import ConfigError, load_settings
-from app.shopify.client import AdminClient, Bucket, FixedToken
+from app.shopify.client import AdminClient, Bucket, FixedToken, ThrottleStatus
 from app.shopify.nodes import CustomerNode, OrderNode
 from app.sync.incremental import PageSizer
 from app.sync.records import RecordError, customer_record, order_record, shopify_id
@@ -21,7 +21,9 @@ from tests.support.sync import OTHER_TOKEN_KEY, TOKEN_KEY
 
 def test_the_bucket_waits_exactly_for_the_missing_points() -> None:
     bucket = Bucket()
-    bucket.observe({"maximumAvailable": 1000, "currentlyAvailable": 200, "restoreRate": 100})
+    bucket.observe(
+        ThrottleStatus(maximum_available=1000, currently_available=200, restore_rate=100)
+    )
     assert bucket.seconds_until(150) == 0
     assert bucket.seconds_until(700) == pytest.approx(5.0, abs=0.05)
     # Never more than the bucket can ever hold.

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import parse_qs
 
 from graphql import (
     FieldNode,
@@ -47,12 +48,17 @@ MAX_CONCURRENT = 5  # per shop, from API 2026-01 (one before)
 
 
 class BulkResultStore:
-    """Result files on disk, served under /bulk-results/ (standing in for cloud storage)."""
+    """Result files on disk, served under /bulk-results/ (standing in for cloud storage).
+
+    Like Shopify's, each file's URL is signed: its query carries a signature
+    (a credential: whoever has the URL can read the file) that must match.
+    """
 
     def __init__(self) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="shopify-standin-bulk-"))
         self.base_url = ""  # set by the server once it knows its port
         self._files: dict[str, Path] = {}
+        self._signatures: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def new_file(self) -> tuple[str, Path]:
@@ -61,10 +67,26 @@ class BulkResultStore:
         path = self.directory / name
         with self._lock:
             self._files[name] = path
+            self._signatures[name] = secrets.token_hex(32)
         return name, path
 
     def url(self, name: str) -> str:
-        return f"{self.base_url}/bulk-results/{name}"
+        with self._lock:
+            signature = self._signatures[name]
+        return (
+            f"{self.base_url}/bulk-results/{name}?X-Goog-Algorithm=GOOG4-RSA-SHA256"
+            f"&X-Goog-Expires=604800&X-Goog-SignedHeaders=host&X-Goog-Signature={signature}"
+        )
+
+    def signature(self, name: str) -> str | None:
+        with self._lock:
+            return self._signatures.get(name)
+
+    def signed(self, name: str, query: str) -> bool:
+        """Whether a request's query carries the file's signature."""
+        given = parse_qs(query).get("X-Goog-Signature", [""])[-1]
+        expected = self.signature(name)
+        return expected is not None and secrets.compare_digest(given, expected)
 
     def path(self, name: str) -> Path | None:
         with self._lock:

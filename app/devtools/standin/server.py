@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,7 +51,7 @@ class RecordedRequest:
 class Fault:
     """Something to go wrong with the next matching request(s), before auth and validation."""
 
-    action: Literal["status", "slow", "drop", "drop_after", "throttled"]
+    action: Literal["status", "slow", "drop", "drop_after", "throttled", "bulk_result"]
     code: int = 0
     retry_after: float | None = None
     delay: float = 0.0
@@ -58,8 +59,24 @@ class Fault:
 
     @classmethod
     def status(cls, code: int, retry_after: float | None = None, body: Any = None) -> Fault:
-        """Answer with this HTTP status (429 gets Retry-After and Shopify's body)."""
+        """Answer with this HTTP status (429 gets Retry-After and Shopify's body).
+
+        `body` is sent as JSON, or as it is when it is bytes (an answer no JSON encoder makes).
+        """
         return cls("status", code=code, retry_after=retry_after, body=body)
+
+    @classmethod
+    def answer(cls, body: Any) -> Fault:
+        """HTTP 200 with this body instead of the real answer (a malformed or hostile one)."""
+        return cls("status", code=HTTPStatus.OK, body=body)
+
+    @classmethod
+    def bulk_result(
+        cls, body: bytes | Iterable[bytes] | None = None, line_delay: float = 0.0
+    ) -> Fault:
+        """A bulk result file served as these bytes (None: the real file), a line at a time,
+        `line_delay` seconds apart (kind="bulk_result")."""
+        return cls("bulk_result", body=body, delay=line_delay)
 
     @classmethod
     def slow(cls, seconds: float) -> Fault:
@@ -312,6 +329,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.action == "throttled":
             self._send_json(request, HTTPStatus.OK, self._throttled_body(request, shop))
             return True
+        if fault.action == "bulk_result":
+            self._bulk_result(request, urlsplit(self.path).path, fault)
+            return True
         headers = {}
         body = fault.body
         if fault.code == HTTPStatus.TOO_MANY_REQUESTS:
@@ -411,22 +431,40 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- bulk results -------------------------------------------------------------------------
 
-    def _bulk_result(self, request: RecordedRequest, path: str) -> None:
+    def _bulk_result(self, request: RecordedRequest, path: str, fault: Fault | None = None) -> None:
         if self.command != "GET":
             self._send_json(request, HTTPStatus.METHOD_NOT_ALLOWED, {"errors": "GET only"})
             return
+        results = self.server.standin.results
         match = BULK_ROUTE.match(path)
-        file = self.server.standin.results.path(match["name"]) if match else None
+        name = match["name"] if match else ""
+        file = results.path(name)
         if file is None or not file.exists():
             self._send_json(request, HTTPStatus.NOT_FOUND, {"errors": "NoSuchKey"})
+            return
+        if not results.signed(name, urlsplit(self.path).query):
+            self._send_json(request, HTTPStatus.FORBIDDEN, {"errors": "SignatureDoesNotMatch"})
             return
         request.status = int(HTTPStatus.OK)
         self.server.standin.record(request)
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "application/jsonl")
-        self.send_header("Content-Length", str(file.stat().st_size))
+        if fault is None:
+            self.send_header("Content-Length", str(file.stat().st_size))
+            self.end_headers()
+            stream_file(file, self.wfile)
+            return
+        # Chunked: a replaced body's length is not known in advance.
+        self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        stream_file(file, self.wfile)
+        body = fault.body if fault.body is not None else file.read_bytes().splitlines(True)
+        chunks = [body] if isinstance(body, bytes) else body
+        with contextlib.suppress(OSError):  # the client may give up first
+            for chunk in _paced(chunks, fault.delay):
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -454,7 +492,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers: dict[str, str] | None = None,
     ) -> None:
         """Record the request (before answering, so a test sees it once it has the answer)."""
-        payload = json.dumps(body).encode()
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
         request.status = int(status)
         self.server.standin.record(request)
         self.send_response(status)
@@ -465,6 +503,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
+
+
+def _paced(chunks: Iterable[bytes], line_delay: float) -> Iterable[bytes]:
+    """The chunks as they are, or (with a delay) cut into lines sent `line_delay` apart."""
+    if not line_delay:
+        yield from chunks
+        return
+    for chunk in chunks:
+        for line in chunk.splitlines(True):
+            time.sleep(line_delay)
+            yield line
 
 
 def _json_or_none(raw: bytes) -> Any:
