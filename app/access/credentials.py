@@ -16,7 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
-from app.access.cipher import Purpose, TokenCipher, TokenUnreadable
+from app.access.cipher import Purpose, TokenCipher, TokenKeyMissing, TokenUnreadable
 from app.db.database import Database
 from app.http.errors import Conflict
 from app.shopify.oauth import IssuedToken
@@ -110,6 +110,10 @@ class CredentialsUnusable(Conflict):
     """No credentials, a token no configured key decrypts, or a shop needing re-authorization."""
 
 
+class CredentialsKeyMissing(CredentialsUnusable):
+    """Tokens are stored but TOKEN_ENCRYPTION_KEY is not set: a setting to fix, not the shop."""
+
+
 async def connect(database: Database, cipher: TokenCipher, shop: str, issued: IssuedToken) -> bool:
     """Store tokens handed to the service (install, token exchange, an app handing them over).
 
@@ -140,6 +144,8 @@ async def usable_credentials(database: Database, cipher: TokenCipher, shop: str)
         credentials = await load_credentials(database, cipher, shop)
     except TokenUnreadable as error:
         raise CredentialsUnusable(f"credentials unusable: {error}") from None
+    except TokenKeyMissing as error:
+        raise CredentialsKeyMissing(f"credentials unusable: {error}") from None
     if credentials is None:
         raise CredentialsUnusable(f"no Admin API credentials stored for {shop}")
     if credentials.invalid_at is not None:

@@ -23,7 +23,7 @@ from uuid import UUID
 import httpx
 
 from app.access import metrics
-from app.access.cipher import TokenCipher, TokenKeyMissing
+from app.access.cipher import TokenCipher
 from app.access.credentials import (
     Credentials,
     CredentialsUnusable,
@@ -271,10 +271,7 @@ class TokenService:
             await release(self.database, seen.shop, claim_id)
 
     async def _usable(self, shop: str) -> Credentials:
-        try:
-            return await usable_credentials(self.database, self.cipher, shop)
-        except TokenKeyMissing as error:
-            raise CredentialsUnusable(str(error)) from None
+        return await usable_credentials(self.database, self.cipher, shop)
 
 
 class ShopTokens:

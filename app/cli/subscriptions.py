@@ -5,8 +5,9 @@
 Prints what is missing, misdirected and extra (or the whole report as JSON).
 Exit 0 when every needed topic is subscribed at PUBLIC_URL/webhooks/shopify
 (after --fix, when it created them) and none points elsewhere; 1 otherwise, or
-when the shop has no usable credentials or Shopify gave no answer; 2 when
-PUBLIC_URL is not set. --fix only creates: it never deletes a subscription.
+when the shop has no usable credentials or Shopify gave no usable answer; 2
+when PUBLIC_URL is not set, or the shop's tokens are stored but
+TOKEN_ENCRYPTION_KEY is not. --fix only creates: it never deletes a subscription.
 """
 
 from __future__ import annotations
@@ -47,8 +48,11 @@ async def _main(settings: Settings, url: str, args: argparse.Namespace) -> int:
         except NotConfigured as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        except (CheckRefused, ShopifyError) as error:
+        except CheckRefused as error:
             print(f"error: {args.shop}: {error}", file=sys.stderr)
+            return 2 if error.key_missing else 1
+        except ShopifyError as error:
+            print(f"error: {args.shop}: Shopify's answer: {error}", file=sys.stderr)
             return 1
     if args.json:
         print(msgspec.json.encode(report).decode())

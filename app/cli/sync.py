@@ -5,7 +5,11 @@
 
 One shop: a progress line on a terminal, a one-line summary, exit 0 when the
 run succeeded (1 otherwise, a partial run included). A run that finds another
-run of the shop in progress does nothing, says so and exits 0.
+run of the shop in progress does nothing, says so and exits 0. Shops with
+stored tokens but no TOKEN_ENCRYPTION_KEY to read them: a one-line error and
+exit 2 (with --every: said at start, and the schedule runs on without them,
+rather than a service restarting again and again). --every says at start what
+it will do, and when no shop has credentials yet.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager, suppress
 from typing import Any, TextIO
 
+from app.access.cipher import TokenKeyMissing
+from app.access.credentials import shops_to_sync
 from app.cli.database import database_url, token_service
 from app.config import Settings
 from app.db.enums import SyncRunStatus
 from app.sync.runner import SyncRefused, SyncRequest, SyncRunner
 from app.sync.runs import Run, RunInProgress
-from app.sync.scheduler import run_every, sync_all_once
+from app.sync.scheduler import FIRST_RUN_WITHIN, RESCAN_SECONDS, run_every, sync_all_once
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -35,9 +41,20 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 async def _main(settings: Settings, url: str, args: argparse.Namespace) -> int:
     async with _runner(settings, url) as runner:
         if args.all:
+            shops = await shops_to_sync(runner.database)
+            unreadable = bool(shops) and not runner.tokens.cipher.configured
+            if unreadable:
+                print(
+                    f"error: {TokenKeyMissing()} ({len(shops)} shop(s) have stored tokens)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                if args.every is None:
+                    return 2
             if args.every is None:
                 failed = await sync_all_once(runner)
                 return 1 if failed else 0
+            print(_plan(len(shops), args.every), flush=True)
             await _until_stopped(run_every(runner, args.every))
             return 0
         request = SyncRequest(shop=args.shop, full=args.full, resources=args.resources)
@@ -59,10 +76,21 @@ async def _sync_one(runner: SyncRunner, request: SyncRequest) -> int:
         return 0
     except SyncRefused as refused:
         print(f"error: {refused}", file=sys.stderr)
-        return 1
+        return 2 if refused.key_missing else 1
     progress.finish()
     print(_summary(run, status))
     return 0 if status is SyncRunStatus.succeeded else 1
+
+
+def _plan(shops: int, every: float) -> str:
+    """What `--every` is going to do, said at start."""
+    schedule = (
+        f"each shop with credentials every {every:g} s (a new shop's first run within"
+        f" {min(every, FIRST_RUN_WITHIN):g} s; the list is read again every {RESCAN_SECONDS:g} s)"
+    )
+    if not shops:
+        return f"sync: no shop has credentials yet; then: {schedule}"
+    return f"sync: {shops} shop(s) with credentials; {schedule}"
 
 
 async def _until_stopped(work: Coroutine[Any, Any, None]) -> None:

@@ -17,7 +17,6 @@ from typing import Any
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 
-from app.access.cipher import TokenKeyMissing
 from app.admin_api.events import EventFilter
 from app.admin_api.replay import DEFAULT_REPLAY_LIMIT, ReplayReport, replay_deliveries
 from app.db.database import Database, DatabaseUnavailable
@@ -150,7 +149,7 @@ def sync_form(runner_of: Callable[[], SyncRunner], background: BackgroundRuns) -
             )
         except RunInProgress as busy:
             raise ValueError(f"a sync of {shop} is already running: run {busy.run_id}") from None
-        except (SyncRefused, TokenKeyMissing) as refused:
+        except SyncRefused as refused:
             raise ValueError(f"cannot sync {shop}: {refused}") from None
         except DatabaseUnavailable as error:
             log.warning(

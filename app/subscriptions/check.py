@@ -24,8 +24,11 @@ from urllib.parse import urlsplit
 import httpx
 import msgspec
 
-from app.access.cipher import TokenKeyMissing
-from app.access.credentials import CredentialsUnusable, usable_credentials
+from app.access.credentials import (
+    CredentialsKeyMissing,
+    CredentialsUnusable,
+    usable_credentials,
+)
 from app.access.tokens import TokenRefreshFailed, TokenService
 from app.config import Settings
 from app.db.database import Database
@@ -48,7 +51,14 @@ class NotConfigured(Exception):
 
 
 class CheckRefused(Exception):
-    """The shop cannot be checked: no usable Admin API credentials."""
+    """The shop cannot be checked: no usable Admin API credentials.
+
+    `key_missing`: its tokens are stored but TOKEN_ENCRYPTION_KEY is not set.
+    """
+
+    def __init__(self, reason: str, *, key_missing: bool = False) -> None:
+        super().__init__(reason)
+        self.key_missing = key_missing
 
 
 class SubscriptionOut(msgspec.Struct):
@@ -210,8 +220,9 @@ class SubscriptionChecker:
     async def _client(self, shop: str) -> AdminClient:
         try:
             credentials = await usable_credentials(self.database, self.tokens.cipher, shop)
-        except (CredentialsUnusable, TokenKeyMissing) as error:
-            raise CheckRefused(str(error)) from None
+        except CredentialsUnusable as error:
+            key_missing = isinstance(error, CredentialsKeyMissing)
+            raise CheckRefused(str(error), key_missing=key_missing) from None
         return AdminClient(
             self.http,
             shop=shop,

@@ -18,10 +18,8 @@ from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_409_CONFLICT,
     HTTP_502_BAD_GATEWAY,
-    HTTP_503_SERVICE_UNAVAILABLE,
 )
 
-from app.access.cipher import TokenKeyMissing
 from app.http.guards import admin_only, shop_path
 from app.http.state import database_of, settings_of
 from app.shopify.errors import ShopifyError
@@ -48,8 +46,6 @@ async def _check(request: Request[Any, Any, Any], shop: str, *, fix: bool) -> Ch
         raise HTTPException(status_code=HTTP_400_BAD_REQUEST, detail=str(error)) from None
     except CheckRefused as error:
         raise HTTPException(status_code=HTTP_409_CONFLICT, detail=str(error)) from None
-    except TokenKeyMissing as error:
-        raise HTTPException(status_code=HTTP_503_SERVICE_UNAVAILABLE, detail=str(error)) from None
     except ShopifyError as error:
         raise HTTPException(status_code=HTTP_502_BAD_GATEWAY, detail=f"Shopify: {error}") from None
 

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import httpx
 
-from app.access.cipher import TokenKeyMissing
 from app.access.credentials import (
     ALL_ORDERS_SCOPE,
     Credentials,
+    CredentialsKeyMissing,
     CredentialsUnusable,
     mark_needs_reauthorization,
     usable_credentials,
@@ -63,7 +63,15 @@ LIMITED_ORDERS_NOTE = (
 
 
 class SyncRefused(Exception):
-    """The shop cannot be synced now (no credentials, or Shopify refused them)."""
+    """The shop cannot be synced now (no credentials, or Shopify refused them).
+
+    `key_missing`: its tokens are stored but TOKEN_ENCRYPTION_KEY is not set
+    (commands exit 2, as for any setting missing).
+    """
+
+    def __init__(self, reason: str, *, key_missing: bool = False) -> None:
+        super().__init__(reason)
+        self.key_missing = key_missing
 
 
 @dataclass(frozen=True)
@@ -112,8 +120,9 @@ class SyncRunner:
     async def _credentials(self, shop: str) -> Credentials:
         try:
             return await usable_credentials(self.database, self.tokens.cipher, shop)
-        except (CredentialsUnusable, TokenKeyMissing) as error:
-            raise SyncRefused(str(error)) from None
+        except CredentialsUnusable as error:
+            key_missing = isinstance(error, CredentialsKeyMissing)
+            raise SyncRefused(str(error), key_missing=key_missing) from None
 
     async def _needing_full_sync(self, request: SyncRequest) -> frozenset[SyncResource]:
         if request.full:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from litestar.testing import AsyncTestClient
@@ -19,6 +20,7 @@ from app.asgi import create_app
 from app.config import Settings
 from app.db.database import Database
 from app.devtools.standin import FakeShop, ShopifyStandIn
+from app.sync.runner import SyncRefused
 from tests.support import queries
 from tests.support.ops import ROOT
 from tests.support.sync import ALL_SCOPES, OTHER_TOKEN_KEY, TOKEN_KEY, new_shop
@@ -137,13 +139,16 @@ async def test_storing_a_token_without_an_encryption_key_is_a_clear_error(
     assert await queries.fetchval(db, "SELECT count(*) FROM shop_credentials") == 0
 
 
-def cli(settings: Settings, *args: str, stdin: str = "", keys: str = TOKEN_KEY) -> Any:
+def cli(
+    settings: Settings, *args: str, stdin: str = "", keys: str = TOKEN_KEY, **extra: str
+) -> Any:
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url or "",
         "SHOPIFY_ADMIN_BASE_URL": settings.shopify_admin_base_url,
         "TOKEN_ENCRYPTION_KEY": keys,
         "LOG_LEVEL": "WARNING",
+        **extra,
     }
     return subprocess.run(
         [sys.executable, "-m", "app", *args],
@@ -283,3 +288,220 @@ async def test_metrics_count_failing_shops(
         metrics = (await api.get("/metrics")).text
     assert 'shopify_ingest_sync_shops{state="failing"} 1.0' in metrics
     assert 'shopify_ingest_sync_runs_total{status="failed"} 1.0' in metrics
+
+
+async def test_a_missing_encryption_key_is_a_one_line_error_naming_it(
+    db: Database, sync_config: Settings, shop: FakeShop
+) -> None:
+    """Tokens are stored, the key is gone: every command says so in one line and exits 2;
+    over HTTP the sync and the subscription check answer 409."""
+    public = {"PUBLIC_URL": "https://ingest.example.com"}
+    results = [
+        cli(sync_config, "sync", "--shop", shop.domain, keys=""),
+        cli(sync_config, "sync", "--all", keys=""),
+        cli(sync_config, "subscriptions", "check", "--shop", shop.domain, keys="", **public),
+    ]
+    for result in results:
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "TOKEN_ENCRYPTION_KEY" in errors[0], result.stderr
+    assert await queries.fetchval(db, "SELECT count(*) FROM sync_runs") == 0
+
+    settings = dataclasses.replace(
+        sync_config, token_encryption_keys=(), public_url="https://ingest.example.com"
+    )
+    async with AsyncTestClient(app=create_app(settings)) as api:
+        answers = [
+            await api.post(f"/shops/{shop.domain}/sync", headers=ADMIN),
+            await api.get(f"/shops/{shop.domain}/subscriptions", headers=ADMIN),
+        ]
+    for answer in answers:
+        assert answer.status_code == 409, answer.text
+        assert "TOKEN_ENCRYPTION_KEY" in answer.json()["detail"]
+
+
+def start_schedule(settings: Settings, keys: str) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url or "",
+        "SHOPIFY_ADMIN_BASE_URL": settings.shopify_admin_base_url,
+        "TOKEN_ENCRYPTION_KEY": keys,
+        "LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", "sync", "--all", "--every", "3600"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def first_line(stream: Any) -> str:
+    line: str = await asyncio.wait_for(asyncio.to_thread(stream.readline), timeout=30)
+    return line
+
+
+def stop(process: subprocess.Popen[str]) -> tuple[str, str]:
+    import signal
+
+    process.send_signal(signal.SIGTERM)
+    return process.communicate(timeout=30)
+
+
+async def test_the_schedule_says_at_start_what_it_will_do(
+    db: Database, sync_config: Settings, shopify_admin: ShopifyStandIn
+) -> None:
+    empty = start_schedule(sync_config, TOKEN_KEY)
+    try:
+        first = await first_line(empty.stdout)
+    finally:
+        stop(empty)
+    assert first.startswith("sync: no shop has credentials yet"), first
+    assert "every 3600 s" in first
+    assert empty.returncode == 0
+
+    from tests.support.sync import give_credentials
+
+    shop = new_shop(shopify_admin)
+    await give_credentials(db, sync_config, shop)
+    without_key = start_schedule(sync_config, "")
+    try:
+        error = await first_line(without_key.stderr)
+        plan = await first_line(without_key.stdout)
+        assert without_key.poll() is None  # it runs on: no restart loop under compose
+    finally:
+        stop(without_key)
+    assert error.startswith("error: TOKEN_ENCRYPTION_KEY is not set"), error
+    assert plan.startswith("sync: 1 shop(s) with credentials"), plan
+
+
+async def test_a_token_stored_while_rotate_keys_runs_is_never_overwritten(
+    db: Database, sync_config: Settings, shopify_admin: ShopifyStandIn
+) -> None:
+    """rotate-keys is held on the first shop's row while new tokens are stored (204) for
+    the others; when it goes on, those tokens stay, and it says which shops changed."""
+    from tests.support.sync import give_credentials
+
+    shops = sorted((new_shop(shopify_admin) for _ in range(6)), key=lambda s: s.domain)
+    for shop in shops:
+        await give_credentials(db, sync_config, shop)
+    assert sync_config.database_url is not None
+    holder = await asyncpg.connect(sync_config.database_url, statement_cache_size=0)
+    holding = holder.transaction()
+    await holding.start()
+    await holder.execute(
+        "SELECT FROM shop_credentials WHERE shop_id = $1 FOR UPDATE", shops[0].domain
+    )
+    rotation = asyncio.create_task(
+        asyncio.to_thread(
+            cli, sync_config, "shops", "rotate-keys", keys=f"{OTHER_TOKEN_KEY},{TOKEN_KEY}"
+        )
+    )
+    try:
+        await wait_for_a_blocked_update(db)
+        stored_meanwhile = {}
+        async with AsyncTestClient(app=create_app(sync_config)) as api:
+            for shop in shops[1:]:
+                token = f"shpat_new_{shop.domain[:17]}"
+                put = await api.put(
+                    f"/shops/{shop.domain}/credentials",
+                    json={"access_token": token, "scope": ALL_SCOPES},
+                    headers=ADMIN,
+                )
+                assert put.status_code == 204, put.text
+                stored_meanwhile[shop.domain] = token
+    finally:
+        await holding.commit()
+        await holder.close()
+    rotated = await rotation
+
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    cipher = TokenCipher((OTHER_TOKEN_KEY, TOKEN_KEY))
+    rows = await queries.fetch(db, "SELECT shop_id, access_token_encrypted FROM shop_credentials")
+    tokens = {
+        row["shop_id"]: cipher.decrypt(
+            row["access_token_encrypted"], row["shop_id"], Purpose.access
+        )
+        for row in rows
+    }
+    assert tokens == {shops[0].domain: shops[0].token, **stored_meanwhile}
+    for domain in stored_meanwhile:
+        assert f"{domain}: changed while this ran" in rotated.stdout
+
+
+async def wait_for_a_blocked_update(db: Database) -> None:
+    for _ in range(300):
+        waiting = await queries.fetchval(
+            db,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND query LIKE 'UPDATE shop_credentials%'",
+        )
+        if waiting:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("rotate-keys never reached the held row")
+
+
+async def test_a_ciphertext_moved_to_another_shops_row_is_refused_not_sent(
+    db: Database, sync_config: Settings, shopify_admin: ShopifyStandIn
+) -> None:
+    from tests.support.sync import give_credentials, sync
+
+    victim, attacker = new_shop(shopify_admin), new_shop(shopify_admin)
+    for shop in (victim, attacker):
+        await give_credentials(db, sync_config, shop)
+    # The attacker's row now holds the victim's encrypted token.
+    await queries.execute(
+        db,
+        "UPDATE shop_credentials SET access_token_encrypted ="
+        " (SELECT access_token_encrypted FROM shop_credentials WHERE shop_id = $1)"
+        " WHERE shop_id = $2",
+        victim.domain,
+        attacker.domain,
+    )
+
+    with pytest.raises(SyncRefused) as refused:
+        await sync(db, sync_config, attacker)
+    assert "another shop" in str(refused.value)
+    async with AsyncTestClient(app=create_app(sync_config)) as api:
+        answer = await api.post(f"/shops/{attacker.domain}/sync", headers=ADMIN)
+    assert answer.status_code == 409, answer.text
+    scheduled = cli(sync_config, "sync", "--all")
+    assert f"{attacker.domain}" in scheduled.stderr  # skipped, and said so
+
+    sent_to_attacker = [
+        r for r in shopify_admin.requests if r.path.startswith(f"/{attacker.domain}/")
+    ]
+    assert sent_to_attacker == []
+    assert all(
+        victim.token not in str(r.headers)
+        for r in shopify_admin.requests
+        if r.path.startswith(f"/{attacker.domain}")
+    )
+    assert (
+        await queries.fetchval(
+            db, "SELECT count(*) FROM sync_runs WHERE shop_id = $1", attacker.domain
+        )
+        == 0
+    )
+    assert (
+        await queries.fetchval(db, "SELECT status FROM sync_runs WHERE shop_id = $1", victim.domain)
+        == "succeeded"
+    )
+
+
+async def test_set_token_refuses_what_the_endpoint_refuses(
+    db: Database, sync_config: Settings, api: httpx.AsyncClient
+) -> None:
+    for token in ("a b", "tökén", "x" * 1001):
+        put = await api.put(
+            "/shops/a.myshopify.com/credentials", json={"access_token": token}, headers=ADMIN
+        )
+        assert put.status_code == 400, (token, put.text)
+        result = cli(sync_config, "shops", "set-token", "a.myshopify.com", stdin=token + "\n")
+        assert result.returncode == 2, (token, result.stdout)
+        assert token not in result.stdout + result.stderr
+    assert await queries.fetchval(db, "SELECT count(*) FROM shop_credentials") == 0
