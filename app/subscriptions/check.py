@@ -11,14 +11,15 @@ needs at PUBLIC_URL + /webhooks/shopify:
 else: it never deletes or changes a subscription (Shopify's advice: create
 only what is missing, then backfill the gap with a sync). Each check's result
 is kept in subscription_checks, one row per shop, for GET /shops/silent and
-/metrics.
+/metrics; so is a failed check, with its reason. Shopify's answers are read
+into typed structs: one of another shape, or holding text PostgreSQL cannot
+store, is Shopify's fault (InvalidAnswer: 502, exit 1), never the request's.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -32,8 +33,9 @@ from app.access.credentials import (
 from app.access.tokens import TokenRefreshFailed, TokenService
 from app.config import Settings
 from app.db.database import Database
-from app.shopify.client import AdminClient
-from app.shopify.errors import ShopifyError
+from app.shopify.client import AdminClient, answer_part
+from app.shopify.errors import InvalidAnswer, ShopifyError
+from app.shopify.nodes import PageInfo
 from app.subscriptions.queries import PAGE_SIZE, WEBHOOK_SUBSCRIPTION_CREATE, WEBHOOK_SUBSCRIPTIONS
 from app.subscriptions.topics import SUBSCRIBABLE, enum_name, needed_topics
 
@@ -65,6 +67,34 @@ class SubscriptionOut(msgspec.Struct):
     id: str
     topic: str  # the Admin API's enum, e.g. ORDERS_CREATE
     uri: str
+
+
+class SubscriptionNode(msgspec.Struct):
+    id: str
+    topic: str
+    uri: str | None = None
+
+
+class SubscriptionsPage(msgspec.Struct, rename="camel"):
+    nodes: list[SubscriptionNode]
+    page_info: PageInfo
+
+
+class SubscriptionsData(msgspec.Struct, rename="camel"):
+    webhook_subscriptions: SubscriptionsPage
+
+
+class UserError(msgspec.Struct):
+    message: str | None = None
+
+
+class CreatePayload(msgspec.Struct, rename="camel"):
+    webhook_subscription: SubscriptionNode | None = None
+    user_errors: list[UserError] = []
+
+
+class CreateData(msgspec.Struct, rename="camel"):
+    webhook_subscription_create: CreatePayload | None = None
 
 
 class CreateFailure(msgspec.Struct):
@@ -140,12 +170,12 @@ async def list_subscriptions(client: AdminClient) -> list[SubscriptionOut]:
         answer = await client.query(
             WEBHOOK_SUBSCRIPTIONS, {"first": PAGE_SIZE, "after": after}, cost=LIST_COST
         )
-        connection = answer.data.get("webhookSubscriptions") or {}
-        found.extend(_subscription(node) for node in connection.get("nodes") or [])
-        page = connection.get("pageInfo") or {}
-        if not page.get("hasNextPage") or not page.get("endCursor"):
+        data = answer_part(answer.data, SubscriptionsData, "webhookSubscriptions")
+        page = data.webhook_subscriptions
+        found.extend(_subscription(node) for node in page.nodes)
+        if not page.page_info.has_next_page or not page.page_info.end_cursor:
             return found
-        after = page["endCursor"]
+        after = page.page_info.end_cursor
     raise ShopifyError(f"more than {MAX_PAGES * PAGE_SIZE} webhook subscriptions")
 
 
@@ -157,19 +187,26 @@ async def create_subscription(
         {"topic": enum_name(topic), "subscription": {"uri": uri}},
         cost=CREATE_COST,
     )
-    payload = answer.data.get("webhookSubscriptionCreate") or {}
-    errors = payload.get("userErrors") or []
-    created = payload.get("webhookSubscription")
-    if errors or not created:
-        message = "; ".join(str(e.get("message")) for e in errors) or "nothing was created"
-        return CreateFailure(topic=topic, message=message[:500])
+    data = answer_part(answer.data, CreateData, "webhookSubscriptionCreate")
+    payload = data.webhook_subscription_create or CreatePayload()
+    created = payload.webhook_subscription
+    if payload.user_errors or created is None:
+        messages = (str(error.message) for error in payload.user_errors)
+        message = "; ".join(messages) or "nothing was created"
+        return CreateFailure(topic=topic, message=_storable(message)[:500])
     return _subscription(created)
 
 
-def _subscription(node: dict[str, Any]) -> SubscriptionOut:
-    return SubscriptionOut(
-        id=str(node.get("id")), topic=str(node.get("topic")), uri=str(node.get("uri") or "")
-    )
+def _subscription(node: SubscriptionNode) -> SubscriptionOut:
+    subscription = SubscriptionOut(id=node.id, topic=node.topic, uri=node.uri or "")
+    if any("\x00" in text for text in (subscription.id, subscription.topic, subscription.uri)):
+        raise InvalidAnswer("a webhook subscription in Shopify's answer holds a NUL character")
+    return subscription
+
+
+def _storable(text: str) -> str:
+    """Shopify's text as a column can hold it (PostgreSQL refuses NUL)."""
+    return text.replace("\x00", "")
 
 
 class SubscriptionChecker:
@@ -277,4 +314,4 @@ async def record_check(database: Database, report: CheckReport) -> None:
 
 async def record_failure(database: Database, shop: str, error: str) -> None:
     async with database.connection() as connection:
-        await connection.execute(_RECORD_FAILURE, shop, error[:1000])
+        await connection.execute(_RECORD_FAILURE, shop, _storable(error)[:1000])

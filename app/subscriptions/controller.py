@@ -47,7 +47,9 @@ async def _check(request: Request[Any, Any, Any], shop: str, *, fix: bool) -> Ch
     except CheckRefused as error:
         raise HTTPException(status_code=HTTP_409_CONFLICT, detail=str(error)) from None
     except ShopifyError as error:
-        raise HTTPException(status_code=HTTP_502_BAD_GATEWAY, detail=f"Shopify: {error}") from None
+        raise HTTPException(
+            status_code=HTTP_502_BAD_GATEWAY, detail=f"Shopify's answer: {error}"
+        ) from None
 
 
 class SubscriptionController(Controller):

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 import httpx
+import pytest
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
@@ -276,3 +277,70 @@ async def test_the_command_line_checks_and_fixes(
     nobody = cli(public_config, "subscriptions", "check", "--shop", "nobody.myshopify.com")
     assert nobody.returncode == 1
     assert "no Admin API credentials" in nobody.stderr
+
+
+# --- answers no honest Shopify sends ------------------------------------------------------
+
+NO_MORE = {"hasNextPage": False, "endCursor": None}
+
+
+def listing(nodes: list[Any]) -> dict[str, Any]:
+    return {"data": {"webhookSubscriptions": {"nodes": nodes, "pageInfo": NO_MORE}}}
+
+
+MALFORMED = {
+    "string nodes": [listing(["ORDERS_CREATE", "ORDERS_UPDATED"])],
+    "nodes a string": [{"data": {"webhookSubscriptions": {"nodes": "all", "pageInfo": NO_MORE}}}],
+    "NUL in a uri": [
+        listing(
+            [
+                {
+                    "id": "gid://shopify/WebhookSubscription/1",
+                    "topic": "ORDERS_CREATE",
+                    "uri": "https://ingest.example.com/webhooks/shopify\u0000",
+                }
+            ]
+        )
+    ],
+    "string userErrors": [
+        listing([]),
+        {
+            "data": {
+                "webhookSubscriptionCreate": {
+                    "webhookSubscription": None,
+                    "userErrors": ["taken", "again"],
+                }
+            }
+        },
+    ],
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+async def test_a_malformed_answer_is_shopifys_fault_and_recorded(
+    db: Database,
+    public_config: Settings,
+    shop: FakeShop,
+    shopify_admin: ShopifyStandIn,
+    name: str,
+) -> None:
+    for answer in MALFORMED[name]:
+        shopify_admin.inject(Fault.answer(answer), shop=shop.domain)
+    async with AsyncTestClient(app=create_app(public_config)) as api:
+        response = await api.post(f"/shops/{shop.domain}/subscriptions/fix", headers=ADMIN)
+    assert response.status_code == 502, response.text
+    assert response.json()["detail"].startswith("Shopify's answer:")
+    row = await stored_check(db, shop)
+    assert row is not None and row["error"]
+    await queries.execute(db, "DELETE FROM subscription_checks")
+
+    for answer in MALFORMED[name]:
+        shopify_admin.inject(Fault.answer(answer), shop=shop.domain)
+    result = cli(public_config, "subscriptions", "check", "--shop", shop.domain, "--fix")
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Shopify's answer" in errors[0], errors
+    row = await stored_check(db, shop)
+    assert row is not None and row["error"]
+    assert subscribed(shop) == []  # nothing was created from a malformed answer
