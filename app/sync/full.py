@@ -293,6 +293,18 @@ async def analyze(database: Database, table: str) -> None:
             log.warning("cannot ANALYZE; planning may be slow", extra={"fields": {"table": table}})
 
 
+async def discard_abandoned(database: Database, shop: str, run_id: UUID) -> None:
+    """The staged lines of the shop's earlier runs: a run killed before it could
+    discard its own leaves them (customers' emails among them) until this one."""
+    async with database.connection() as connection:
+        await connection.execute(
+            "DELETE FROM sync_bulk_rows WHERE run_id <> $2"
+            " AND run_id IN (SELECT id FROM sync_runs WHERE shop_id = $1)",
+            shop,
+            run_id,
+        )
+
+
 async def discard_staged(database: Database, run_id: UUID) -> None:
     async with database.connection() as connection:
         await connection.execute("DELETE FROM sync_bulk_rows WHERE run_id = $1", run_id)

@@ -39,7 +39,7 @@ from app.db.enums import SyncKind, SyncResource, SyncRunStatus
 from app.shopify.bulk import DownloadLimits
 from app.shopify.client import AdminClient
 from app.shopify.errors import CredentialsRefused, ShopifyError
-from app.sync.full import sync_fully
+from app.sync.full import discard_abandoned, sync_fully
 from app.sync.incremental import sync_incrementally
 from app.sync.repair import repair_times
 from app.sync.runs import (
@@ -156,6 +156,7 @@ class SyncRunner:
         deadline = asyncio.timeout(self.settings.sync_run_deadline_seconds)
         try:
             async with deadline:
+                await discard_abandoned(self.database, run.shop, run.id)
                 for resource in run.resources:
                     complete = await self._sync_resource(started, client, resource, progress)
                     if not complete:

@@ -352,3 +352,26 @@ async def test_no_token_in_logs_answers_or_the_database(
 
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
+
+
+async def test_the_next_run_deletes_what_a_killed_run_staged(
+    db: Database, sync_config: Settings, shop: FakeShop
+) -> None:
+    killed = await queries.fetchval(
+        db,
+        "INSERT INTO sync_runs (shop_id, kind, resource, status, id)"
+        " VALUES ($1, 'full', 'orders', 'running', gen_random_uuid()) RETURNING id",
+        shop.domain,
+    )
+    await queries.execute(
+        db,
+        "INSERT INTO sync_bulk_rows (run_id, gid, parent_gid, document)"
+        " VALUES ($1, 'gid://shopify/Order/1', NULL, '{\"email\": \"staged@example.com\"}')",
+        killed,
+    )
+
+    _, status = await sync(db, sync_config, shop)
+
+    assert status is SyncRunStatus.succeeded
+    assert await queries.fetchval(db, "SELECT count(*) FROM sync_bulk_rows") == 0
+    assert await queries.where_found(db, "staged@example.com") == []

@@ -14,6 +14,13 @@ transaction of its own under the customer's (or the shop's) lock only:
   resumes it, since the work to do is in the database; a retry of the same
   delivery is a duplicate.
 
+A customer's erasure goes through three phases: "orders" (the sync's staged
+rows about them, then the email and the line items' personal fields on their
+orders), "ledger" (every ledger payload about them or their orders, of any
+status; the emails and phones found there are kept as identifiers), then
+"unknown" (ledger payloads of shapes this service does not know, ignored or
+failed, that contain one of those identifiers: an earlier email too).
+
 When the erasure is complete the ledger row becomes `processed` and the
 `erasures` row (which holds the customer's email, phone and name while the
 work lasts) is deleted. Batches are idempotent: running one twice, or from two
@@ -35,7 +42,7 @@ import asyncpg
 from app.db.database import Database, Transaction, is_database_failure
 from app.db.enums import ErasureKind
 from app.webhooks.ledger import lock
-from app.webhooks.privacy.scrub import scrub_text
+from app.webhooks.privacy.scrub import identifiers_in, scrub_text
 
 log = logging.getLogger("app.erasure")
 
@@ -70,21 +77,52 @@ _CLAIM_NEXT = (
 # This one; waits while another worker runs a batch of it.
 _CLAIM_THIS = f"SELECT {_COLUMNS} FROM erasures WHERE id = $1 FOR UPDATE"  # noqa: S608
 
-_ERASE_ORDER_EMAILS = """
-UPDATE orders SET email = NULL
-WHERE id IN (
-    SELECT id FROM orders
-    WHERE shop_id = $1 AND (shopify_id = ANY($2::varchar[]) OR customer_id = $3)
-      AND email IS NOT NULL
+# The sync's staged bulk lines about the customer ($2; their orders: $3), in
+# any run of the shop, and every staged line of the shop's runs no longer alive
+# (a killed run's lines stay until its shop's next run would delete them).
+_ERASE_STAGED = """
+DELETE FROM sync_bulk_rows WHERE id IN (
+    SELECT b.id FROM sync_bulk_rows AS b JOIN sync_runs AS r ON r.id = b.run_id
+    WHERE r.shop_id = $1 AND (
+        NOT EXISTS (SELECT FROM sync_leases AS l WHERE l.run_id = r.id AND l.expires_at > now())
+        OR b.gid = 'gid://shopify/Customer/' || $2
+        OR b.document -> 'customer' ->> 'legacyResourceId' = $2
+        OR b.document ->> 'legacyResourceId' = ANY($3::text[])
+        OR b.parent_gid IN (
+            SELECT p.gid FROM sync_bulk_rows AS p
+            WHERE p.run_id = b.run_id AND (p.document -> 'customer' ->> 'legacyResourceId' = $2
+                                           OR p.document ->> 'legacyResourceId' = ANY($3::text[]))))
     LIMIT $4)
 """
+# The customer's orders ($2: listed in the redact, $3: theirs by row): the
+# emails they hold, then the email and the line items' personal fields erased.
+_ORDERS_TO_ERASE = """
+SELECT id, lower(email) AS email FROM orders
+WHERE shop_id = $1 AND (shopify_id = ANY($2::varchar[]) OR customer_id = $3)
+  AND (email IS NOT NULL OR jsonb_path_exists(
+      line_items, '$[*] ? (exists(@.properties) || exists(@.destination_location))'))
+LIMIT $4
+"""
+_ERASE_ORDERS = """
+UPDATE orders SET email = NULL, line_items = CASE WHEN jsonb_typeof(line_items) = 'array' THEN (
+    SELECT coalesce(jsonb_agg(CASE WHEN jsonb_typeof(item) = 'object'
+                                   THEN item - '{properties,destination_location}'::text[]
+                                   ELSE item END ORDER BY position), '[]')
+    FROM jsonb_array_elements(line_items) WITH ORDINALITY AS items(item, position))
+    ELSE line_items END
+WHERE id = ANY($1::uuid[])
+"""
 _CUSTOMER_ORDERS = "SELECT shopify_id FROM orders WHERE customer_id = $1"
+_ADD_IDENTIFIERS = """
+UPDATE erasures
+SET identifiers = ARRAY(SELECT DISTINCT unnest(coalesce(identifiers, '{}') || $2::text[]))
+WHERE id = $1
+"""
 
 # Ledger rows about the customer ($2) or their orders ($3) in the shop ($1),
-# found through the jsonb expression indexes; and rows of shapes this service
-# does not know (ignored or failed) that contain their email or phone ($4,
-# lower case). Listed once (a few MB for 100,000 rows), then worked through.
-# Rows arriving later about the customer are stored scrubbed already.
+# of any status, found through the jsonb expression indexes. Listed once (a few
+# MB for 100,000 rows), then worked through. Rows arriving later about the
+# customer are stored scrubbed already.
 _LIST_LEDGER = """
 WITH about AS (
     SELECT id FROM webhook_events
@@ -108,14 +146,20 @@ WITH about AS (
          AND (payload ->> 'customer_id') = $2
       OR shop_id = $1 AND topic = 'customers_marketing_consent/update'
          AND (payload ->> 'id') = $2
-    UNION
-    SELECT id FROM webhook_events
-    WHERE shop_id = $1 AND status IN ('ignored', 'failed') AND payload IS NOT NULL
-      AND EXISTS (SELECT FROM unnest($4::text[]) AS v WHERE strpos(lower(payload::text), v) > 0)
 )
 UPDATE erasures SET ledger_ids = coalesce((SELECT array_agg(id ORDER BY id) FROM about), '{}'),
     ledger_done = 0, phase = 'ledger', batches = batches + 1
-WHERE id = $5
+WHERE id = $4
+"""
+# Rows of shapes this service does not know (ignored or failed) that contain
+# one of the customer's emails or phones ($2, lower case), about them or not.
+_LIST_UNKNOWN = """
+UPDATE erasures SET ledger_ids = coalesce((
+    SELECT array_agg(id ORDER BY id) FROM webhook_events
+    WHERE shop_id = $1 AND status IN ('ignored', 'failed') AND payload IS NOT NULL
+      AND EXISTS (SELECT FROM unnest($2::text[]) AS v WHERE strpos(lower(payload::text), v) > 0)
+), '{}'), ledger_done = 0, phase = 'unknown', batches = batches + 1
+WHERE id = $3
 """
 _NEXT_LEDGER_ROWS = """
 SELECT e.id, e.payload::text AS payload
@@ -130,9 +174,12 @@ FROM unnest($1::uuid[], $2::jsonb[]) AS s(id, payload) WHERE e.id = s.id
 
 # A shop's rows, children before parents, a batch at a time. Customers who
 # still have orders (a delivery may have added one since) wait for a later
-# batch: orders.customer_id refuses their deletion. The redact's own ledger
-# row ($3) stays.
+# batch: orders.customer_id refuses their deletion. The sync's staged lines go
+# before its runs, by which they are found. The redact's own ledger row ($3) stays.
 _ERASE_SHOP = (
+    "DELETE FROM sync_bulk_rows WHERE id IN (SELECT b.id FROM sync_bulk_rows AS b"
+    " JOIN sync_runs AS r ON r.id = b.run_id WHERE r.shop_id = $1 LIMIT $2)",
+    "DELETE FROM sync_runs WHERE id IN (SELECT id FROM sync_runs WHERE shop_id = $1 LIMIT $2)",
     "DELETE FROM message_logs WHERE id IN"
     " (SELECT id FROM message_logs WHERE shop_id = $1 LIMIT $2)",
     "DELETE FROM automations WHERE id IN (SELECT id FROM automations WHERE shop_id = $1 LIMIT $2)",
@@ -288,32 +335,48 @@ async def _customer_batch(tx: Transaction, erasure: Erasure) -> bool:
     # it too (see the delivery functions), and the lock table stays small.
     await lock(tx, erasure.shop, customers=[erasure.customer_shopify_id or ""])
     if erasure.phase == "orders":
-        status = await tx.execute(
-            _ERASE_ORDER_EMAILS, erasure.shop, erasure.order_ids, erasure.customer_id, BATCH_ROWS
-        )
-        if _count(status) == BATCH_ROWS:
-            await _progress(tx, erasure, "orders", 0)
-            return False
-        orders = await tx.fetch(_CUSTOMER_ORDERS, erasure.customer_id)
-        order_ids = sorted({row["shopify_id"] for row in orders} | set(erasure.order_ids))
-        await tx.execute(
-            _LIST_LEDGER,
-            erasure.shop,
-            erasure.customer_shopify_id,
-            order_ids,
-            erasure.identifiers,
-            erasure.id,
-        )
-        return False
+        return await _orders_batch(tx, erasure)
     rows = await tx.fetch(_NEXT_LEDGER_ROWS, erasure.id, erasure.ledger_done, LEDGER_BATCH)
-    known = [value for value in (*erasure.identifiers, erasure.name) if value]
+    known = {value for value in (*erasure.identifiers, erasure.name) if value}
     if rows:
+        if erasure.phase == "ledger":
+            found = set().union(*(identifiers_in(row["payload"]) for row in rows))
+            await tx.execute(_ADD_IDENTIFIERS, erasure.id, sorted(found))
+            known |= found
         scrubbed = [scrub_text(row["payload"], known) for row in rows]
         await tx.execute(_STORE_SCRUBBED, [row["id"] for row in rows], scrubbed)
     done = erasure.ledger_done + LEDGER_BATCH
-    if done >= erasure.ledger_total:
+    if done < erasure.ledger_total:
+        await _progress(tx, erasure, erasure.phase, done)
+        return False
+    if erasure.phase == "unknown":
         return True
-    await _progress(tx, erasure, "ledger", done)
+    # The identifiers found in the payloads about them (an earlier email, say).
+    identifiers = await tx.fetchval("SELECT identifiers FROM erasures WHERE id = $1", erasure.id)
+    await tx.execute(_LIST_UNKNOWN, erasure.shop, list(identifiers or []), erasure.id)
+    return False
+
+
+async def _orders_batch(tx: Transaction, erasure: Erasure) -> bool:
+    """The staged lines about the customer, then their orders, a batch at a time."""
+    customer = erasure.customer_shopify_id
+    staged = await tx.execute(_ERASE_STAGED, erasure.shop, customer, erasure.order_ids, BATCH_ROWS)
+    if _count(staged) == BATCH_ROWS:
+        await _progress(tx, erasure, "orders", 0)
+        return False
+    orders = await tx.fetch(
+        _ORDERS_TO_ERASE, erasure.shop, erasure.order_ids, erasure.customer_id, BATCH_ROWS
+    )
+    if orders:
+        emails = sorted({row["email"] for row in orders if row["email"]})
+        await tx.execute(_ADD_IDENTIFIERS, erasure.id, emails)
+        await tx.execute(_ERASE_ORDERS, [row["id"] for row in orders])
+    if len(orders) == BATCH_ROWS:
+        await _progress(tx, erasure, "orders", 0)
+        return False
+    theirs = await tx.fetch(_CUSTOMER_ORDERS, erasure.customer_id)
+    order_ids = sorted({row["shopify_id"] for row in theirs} | set(erasure.order_ids))
+    await tx.execute(_LIST_LEDGER, erasure.shop, customer, order_ids, erasure.id)
     return False
 
 

@@ -1,8 +1,10 @@
 """The mandatory privacy topics: customers/redact, customers/data_request, shop/redact.
 
 Redaction erases a customer's personal data everywhere this service keeps it:
-the customer row, the email on their orders, and every ledger payload about
-them or those orders (the redact delivery's own payload is stored scrubbed).
+the customer row, their tag history, the email and the line items' personal
+fields on their orders, the sync's staged lines about them, and every ledger
+payload about them or those orders, or holding one of their emails or phones
+(the redact delivery's own payload is stored scrubbed).
 Totals survive. Later deliveries about a redacted customer are stored
 scrubbed too (see base.apply_delivery). shop/redact deletes every row
 of the shop but the redact's own ledger row.
@@ -152,11 +154,11 @@ async def _record_shop_redact(
     return await erasure.start_shop_erasure(tx, shop=recording.shop, ledger_id=ledger_id)
 
 
+# The sync's runs and staged lines go in the erasure's batches (there can be many).
 _SHOP_SYNC_TABLES = (
     "shop_credentials",
     "sync_leases",
     "sync_state",
-    "sync_runs",
     "customer_tag_events",
 )
 
