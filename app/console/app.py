@@ -7,7 +7,9 @@ against `piccolo_user` (users come from `python -m app console create-user`).
 
 Read-only is Piccolo Admin's `read_only=True`: the tables get GET routes
 only, so nothing can be added, changed or deleted through the console
-(forms are separate endpoints). Reads use the console's own small pool
+(forms are separate endpoints). Its page knows nothing of that and offers
+Add Row, Save, Update and Delete all the same (each refused with 405): a
+stylesheet added to the page (READ_ONLY_CSS) hides them. Reads use the console's own small pool
 (app/console/pool.py). A database that cannot answer in time gives 503 with
 Retry-After, as everywhere in the service.
 """
@@ -25,6 +27,8 @@ import asyncpg
 from litestar import Litestar
 from litestar.handlers import ASGIRouteHandler, asgi
 from litestar.types import Receive, Scope, Send
+from piccolo.columns import Column
+from piccolo.table import Table
 from piccolo_admin.endpoints import FormConfig, TableConfig, create_admin
 from piccolo_admin.translations.data import ENGLISH
 from piccolo_api.crud.endpoints import OrderBy
@@ -46,6 +50,17 @@ from app.sync.runner import SyncRunner
 log = logging.getLogger("app.console")
 
 PATH = "/admin"
+# What Piccolo Admin's page offers that a read-only console refuses: Add Row,
+# selecting rows (for Update / Delete selected), a row's Edit / Delete menu, and
+# a row page's Save and Delete. The row page's fields are shown, not editable.
+READ_ONLY_CSS = """
+.title_bar .buttons a.button[href$="/add/"],
+.table_wrapper tr > :first-child:has(> input[type="checkbox"]),
+.table_wrapper td:has(> span > a > svg.fa-ellipsis-vertical),
+form button[data-uitest="save_button"],
+.header a[data-uitest="drop_down_button"] { display: none !important; }
+form:has(button[data-uitest="save_button"]) :is(input, select, textarea) { pointer-events: none; }
+"""
 RETRY_AFTER_SECONDS = "5"
 # What, raised while serving a console request, means the database could not serve it.
 DATABASE_FAILURES: tuple[type[Exception], ...] = (
@@ -56,6 +71,16 @@ DATABASE_FAILURES: tuple[type[Exception], ...] = (
     OSError,
     TimeoutError,
 )
+
+
+def _shown(view: type[Table]) -> list[Column]:
+    """Every column of a view but its primary key, in order.
+
+    Piccolo Admin lists the primary key among a table's default visible
+    columns but leaves it out of the schema its page reads: the page then
+    failed on every row (TypeError in isBoolean) and listed nothing.
+    """
+    return [column for column in view._meta.columns if not column._meta.primary_key]
 
 
 def _tables() -> list[TableConfig]:
@@ -90,12 +115,14 @@ def _tables() -> list[TableConfig]:
         ),
         TableConfig(
             shop,
+            visible_columns=_shown(shop),
             visible_filters=[shop.shop_id, shop.uninstalled_at, shop.redacted_at],
             order_by=[OrderBy(shop.shop_id)],
             link_column=shop.shop_id,
         ),
         TableConfig(
             customer,
+            visible_columns=_shown(customer),
             visible_filters=[
                 customer.shop_id,
                 customer.shopify_id,
@@ -108,6 +135,7 @@ def _tables() -> list[TableConfig]:
         ),
         TableConfig(
             order,
+            visible_columns=_shown(order),
             visible_filters=[
                 order.shop_id,
                 order.shopify_id,
@@ -120,6 +148,7 @@ def _tables() -> list[TableConfig]:
         ),
         TableConfig(
             run,
+            visible_columns=_shown(run),
             visible_filters=[run.shop_id, run.status, run.kind, run.started_at],
             order_by=[OrderBy(run.started_at, ascending=False)],
             link_column=run.started_at,
@@ -209,6 +238,9 @@ class Console:
             sidebar_links={"Failed deliveries": f"{PATH}/#/webhook_events?status=failed"},
         )
         _answer_database_failures(self.admin)
+        self.admin.template = self.admin.template.replace(
+            "</head>", f"<style>{READ_ONLY_CSS}</style></head>", 1
+        )
         self.route_handler: ASGIRouteHandler = asgi(PATH, is_mount=True, copy_scope=True)(
             self._serve
         )

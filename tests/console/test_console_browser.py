@@ -238,3 +238,66 @@ async def test_log_in_filter_failed_deliveries_replay_one_and_see_it_processed(
     for leaked in (PASSWORD, WRONG_PASSWORD, "replayed@example.com", shopify.SECRET):
         assert leaked not in log
     assert '"message": "console replay"' in log
+
+
+VIEWS = {
+    "Shops": "shops",
+    "Customers": "customers",
+    "Orders": "orders",
+    "Sync Runs": "sync_runs",
+    "Webhook Events": "webhook_events",
+}
+
+
+@pytest.fixture
+async def one_of_each(service: Service) -> AsyncIterator[None]:
+    """At least one row in every view: a customer and their order (and so a shop), a run."""
+    async with httpx.AsyncClient(base_url=service.base_url, timeout=5.0) as client:
+        order = shopify.order(8_500_000_100, customer_id=8_600_000_100)
+        assert await shopify.deliver(client, "orders/create", order) == "processed"
+    connection = await asyncpg.connect(service.database_url, statement_cache_size=0)
+    try:
+        await connection.execute(
+            "INSERT INTO sync_runs (shop_id, kind, resource, status, fetched)"
+            " VALUES ($1, 'full', 'customers,orders', 'succeeded', 2)",
+            shopify.SHOP,
+        )
+    finally:
+        await connection.close()
+    yield
+
+
+async def log_in(page: Any) -> None:
+    await page.goto("/admin")
+    await page.locator("input[name=username]").fill(USERNAME)
+    await page.locator("input[name=password]").fill(PASSWORD)
+    await page.locator("[data-uitest=login_button]").click()
+    await page.wait_for_url("**/admin/#/")
+
+
+async def test_every_view_lists_its_rows_and_offers_only_what_it_can_do(
+    service: Service, page: Any, one_of_each: None
+) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await log_in(page)
+
+    for view, table in VIEWS.items():
+        await page.goto("/admin/#/")
+        await page.get_by_role("link", name=view).first.click()
+        await page.wait_for_function("t => location.hash.startsWith(`#/${t}`)", arg=table)
+        rows = page.locator(".table_wrapper tbody tr")
+        await rows.first.wait_for()
+        assert await rows.count() >= 1, view
+        assert errors == [], (view, errors)
+        # Read-only: nothing offers to add, select, edit or delete rows.
+        assert not await page.get_by_text("Add Row").is_visible(), view
+        assert not await rows.first.locator("input[type=checkbox]").is_visible(), view
+        assert not await rows.first.locator("svg.fa-ellipsis-vertical").is_visible(), view
+
+        # A row's own page shows it, without Save or a Delete menu.
+        await rows.first.locator("span.link a").click()
+        await page.locator("form label").first.wait_for()
+        assert not await page.locator("[data-uitest=save_button]").is_visible(), view
+        assert not await page.locator(".header [data-uitest=drop_down_button]").is_visible(), view
+        assert errors == [], (view, errors)
