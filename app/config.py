@@ -8,6 +8,7 @@ and reported together, so an operator fixes them in one go.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import math
 import os
 import re
@@ -79,6 +80,9 @@ class Settings:
     # The operator console (Piccolo Admin at /admin/): off unless enabled.
     console_enabled: bool = False
     console_pool_size: int = 2
+    # Proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto
+    # are believed; from anyone else they are ignored.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def shopify_secrets(self) -> tuple[bytes, ...]:
@@ -253,6 +257,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         console_enabled=read.parsed("CONSOLE_ENABLED", False, _boolean, "true or false"),
         # The console's own connections per worker, apart from the deliveries' pool.
         console_pool_size=read.positive_int("CONSOLE_POOL_SIZE", 2),
+        trusted_proxies=read.parsed(
+            "TRUSTED_PROXIES",
+            (),
+            _networks,
+            "a comma-separated list of IP addresses or networks like 10.0.0.0/8",
+        ),
     )
     _check_database_url(settings.database_url, read.problems)
     if settings.unverified_body_budget_bytes < settings.max_body_bytes:
@@ -362,6 +372,13 @@ def _long_seconds(raw: str) -> float:
     if not 0 < seconds <= 30 * 86400:
         raise ValueError(raw)
     return seconds
+
+
+def _networks(raw: str) -> tuple[str, ...]:
+    networks = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for network in networks:
+        ipaddress.ip_network(network, strict=False)  # ValueError when it is not one
+    return networks
 
 
 def _api_version(raw: str) -> str:

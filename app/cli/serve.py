@@ -3,7 +3,10 @@
 Uvicorn (uvloop, httptools) was chosen by measurement (docs/development.md, The server).
 On SIGTERM it stops accepting connections, lets each worker finish the
 requests in flight (at most SHUTDOWN_GRACE_SECONDS), runs the application's
-shutdown, and exits.
+shutdown, and exits. A client's address is its connection's; X-Forwarded-For
+and X-Forwarded-Proto are believed only from TRUSTED_PROXIES (Uvicorn would
+otherwise believe them from 127.0.0.1, and the console's login lockout could be
+dodged by sending a new address with each guess).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from app.cli.database import database_url
 from app.config import Settings
@@ -49,12 +53,21 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             # app/http/limits.py: the protocol reads its limit from here.
             http=BoundedHttpToolsProtocol,
             h11_max_incomplete_event_size=settings.max_header_bytes,
+            **proxy_options(settings),
         )
         # With several workers Uvicorn's supervisor leaves its own handlers in
         # place, and a child such as `pg_ctl stop` would take a second Ctrl-C
         # with the default action (children inherit only an ignored signal).
         _ignore_stop_signals()
     return 0
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """Forwarded headers believed only from TRUSTED_PROXIES (none: never)."""
+    return {
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies),
+    }
 
 
 def _ignore_stop_signals() -> None:

@@ -32,6 +32,7 @@ from piccolo.table import Table
 from piccolo_admin.endpoints import FormConfig, TableConfig, create_admin
 from piccolo_admin.translations.data import ENGLISH
 from piccolo_api.crud.endpoints import OrderBy
+from piccolo_api.rate_limiting.middleware import InMemoryLimitProvider
 from piccolo_api.session_auth.tables import SessionsBase
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -41,6 +42,7 @@ from starlette.routing import Mount
 from app.config import Settings
 from app.console import views
 from app.console.forms import ReplayFailed, StartSync, replay_form, sync_form
+from app.console.lockout import CLIENT_ADDRESS
 from app.console.pool import start_pool, stop_pool
 from app.console.users import ConsoleUser
 from app.db.database import Database, DatabaseUnavailable, is_refused_value
@@ -50,6 +52,9 @@ from app.sync.runner import SyncRunner
 log = logging.getLogger("app.console")
 
 PATH = "/admin"
+# Requests to the login endpoint one client address may make in this many seconds.
+LOGIN_FLOOD_REQUESTS = 100
+LOGIN_FLOOD_SECONDS = 300
 # What Piccolo Admin's page offers that a read-only console refuses: Add Row,
 # selecting rows (for Update / Delete selected), a row's Edit / Delete menu, and
 # a row page's Save and Delete. The row page's fields are shown, not editable.
@@ -228,6 +233,13 @@ class Console:
             ],
             auth_table=ConsoleUser,
             session_table=SessionsBase,
+            # A flood guard per client address that expires (Piccolo's own blocks
+            # until a restart); failed logins lock accounts and addresses (lockout.py).
+            rate_limit_provider=InMemoryLimitProvider(
+                timespan=LOGIN_FLOOD_SECONDS,
+                limit=LOGIN_FLOOD_REQUESTS,
+                block_duration=LOGIN_FLOOD_SECONDS,
+            ),
             read_only=True,
             production=secure,
             allowed_hosts=hosts,
@@ -252,6 +264,8 @@ class Console:
         return runner
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        CLIENT_ADDRESS.set(client[0] if client else "unknown")  # this request's task only
         asgi_scope: dict[str, Any] = dict(scope)
         raw_path: bytes = asgi_scope.get("raw_path") or b""
         if asgi_scope["path"] == "/" and not raw_path.endswith(b"/"):

@@ -20,9 +20,12 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
+from app.cli.serve import proxy_options
 from app.config import ConfigError, Settings, load_settings
+from app.console.lockout import FAILURES_BEFORE_LOCK
 from app.db.database import Database
 from app.devtools.standin import ShopifyStandIn
+from tests.console.conftest import Clock
 from tests.console.support import (
     PASSWORD,
     WRONG_PASSWORD,
@@ -127,6 +130,51 @@ async def test_login_refuses_a_wrong_password_and_lets_the_user_in(
     tables = (await console.get("/admin/api/tables/")).json()
     # Only these: no users, sessions or credentials (encrypted tokens).
     assert sorted(tables) == ["customers", "orders", "shops", "sync_runs", "webhook_events"]
+
+
+async def test_failed_logins_lock_the_account_for_a_while_that_grows(
+    console: httpx.AsyncClient, database_url: str, clock: Clock
+) -> None:
+    username = await create_user(database_url)
+    for _ in range(FAILURES_BEFORE_LOCK):
+        assert (await login(console, username, WRONG_PASSWORD)).status_code == 401
+
+    locked = await login(console, username, PASSWORD)  # the right password, too early
+    assert locked.status_code == 429, locked.text
+    assert locked.headers["retry-after"] == "30"
+    clock.now += 29
+    assert (await login(console, username, PASSWORD)).status_code == 429  # not extended
+    clock.now += 2
+    # It expired; a new failure locks it again, for twice as long.
+    assert (await login(console, username, WRONG_PASSWORD)).status_code == 401
+    doubled = await login(console, username, PASSWORD)
+    assert doubled.status_code == 429 and doubled.headers["retry-after"] == "60"
+    clock.now += 61
+    assert (await login(console, username, PASSWORD)).status_code == 200
+
+
+async def test_failed_logins_from_one_address_lock_it_for_every_account(
+    console: httpx.AsyncClient, database_url: str, clock: Clock
+) -> None:
+    username = await create_user(database_url)
+    for number in range(FAILURES_BEFORE_LOCK):  # guesses at other accounts, from here
+        assert (await login(console, f"guess-{number}", WRONG_PASSWORD)).status_code == 401
+
+    assert (await login(console, username, PASSWORD)).status_code == 429
+    clock.now += 31
+    assert (await login(console, username, PASSWORD)).status_code == 200
+
+
+def test_forwarded_addresses_are_believed_only_from_trusted_proxies() -> None:
+    assert proxy_options(load_settings({})) == {"proxy_headers": False, "forwarded_allow_ips": []}
+    behind = load_settings({"TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7"})
+    assert proxy_options(behind) == {
+        "proxy_headers": True,
+        "forwarded_allow_ips": ["10.0.0.0/8", "192.0.2.7"],
+    }
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"TRUSTED_PROXIES": "10.0.0.0/8, a-proxy"})
+    assert "TRUSTED_PROXIES" in str(refused.value)
 
 
 async def test_a_login_without_the_csrf_token_is_refused(
