@@ -104,3 +104,45 @@ def test_runs_on_an_embedded_database_and_stops_it_on_ctrl_c(tmp_path: Path) -> 
         assert again.json()["status"] == "duplicate"
         assert interrupt_twice(process) == 0
     assert not (data_dir / "postgres" / "postmaster.pid").exists()
+
+
+def command(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A command beside the service, on the same embedded database (no DATABASE_URL)."""
+    environment = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "DATA_DIR": str(data_dir),
+        "LOG_LEVEL": "WARNING",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        env=environment,
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_command_beside_the_service_leaves_its_embedded_database_running(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    log_path = tmp_path / "service.log"
+
+    with quick_start(data_dir, log_path) as (process, base_url):
+        wait_until_ready(process, base_url, log_path)
+        listed = command(data_dir, "events", "--limit", "1")
+        synced = command(data_dir, "sync", "--shop", "d.myshopify.com")
+
+        assert listed.returncode == 0, listed.stderr
+        assert synced.returncode == 1 and "no Admin API credentials" in synced.stderr
+        assert httpx.get(base_url + "/health/ready", timeout=5.0).status_code == 200
+        assert deliver(base_url).status_code == 200
+        assert interrupt_twice(process) == 0
+
+    log = log_path.read_text()
+    assert "erasure batch failed" not in log and "Traceback" not in log, log[-3000:]
+    # The last of them to leave, the service, stopped it.
+    assert not (data_dir / "postgres" / "postmaster.pid").exists(), "PostgreSQL was left running"
