@@ -177,6 +177,9 @@ async def result_lines(
                         delivered = seen
                         yield line
             return
+        except httpx.InvalidURL:
+            # Not quoted: a signed URL's query is a credential.
+            raise ExportFailed("the bulk result URL Shopify gave is not a valid URL") from None
         except (httpx.TransportError, _DownloadFailed) as error:
             if attempt == DOWNLOAD_ATTEMPTS:
                 raise ExportFailed(f"bulk result download failed: {_describe(error)}") from None
