@@ -54,8 +54,7 @@ async def _main(settings: Settings, url: str, args: argparse.Namespace) -> int:
             if args.every is None:
                 failed = await sync_all_once(runner)
                 return 1 if failed else 0
-            print(_plan(len(shops), args.every), flush=True)
-            await _until_stopped(run_every(runner, args.every))
+            await _until_stopped(run_every(runner, args.every), _plan(len(shops), args.every))
             return 0
         request = SyncRequest(shop=args.shop, full=args.full, resources=args.resources)
         return await _sync_one(runner, request)
@@ -93,12 +92,16 @@ def _plan(shops: int, every: float) -> str:
     return f"sync: {shops} shop(s) with credentials; {schedule}"
 
 
-async def _until_stopped(work: Coroutine[Any, Any, None]) -> None:
-    """Runs the schedule until SIGTERM or SIGINT; a run in progress is recorded as interrupted."""
+async def _until_stopped(work: Coroutine[Any, Any, None], plan: str) -> None:
+    """Runs the schedule until SIGTERM or SIGINT; a run in progress is recorded as interrupted.
+
+    The plan is said once the signals are handled: whoever reads it may stop the schedule.
+    """
     task = asyncio.ensure_future(work)
     loop = asyncio.get_running_loop()
     for stop in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(stop, task.cancel)
+    print(plan, flush=True)
     with suppress(asyncio.CancelledError):
         await task
 

@@ -129,9 +129,7 @@ async def _apply_customers(
 def _json(line: bytes | OversizedLine) -> Any:
     """A result line decoded; RecordError when it cannot be."""
     if isinstance(line, OversizedLine):
-        raise RecordError(
-            f"a result line of {line.size} bytes is longer than SYNC_BULK_MAX_LINE_BYTES"
-        )
+        raise _too_long(line)
     try:
         return msgspec.json.decode(line)
     except (msgspec.DecodeError, UnicodeDecodeError) as error:
@@ -198,10 +196,15 @@ async def _stage(database: Database, run: Run, lines: Lines) -> int:
     return count
 
 
+def _too_long(line: OversizedLine) -> RecordError:
+    return RecordError(
+        f"a result line of {line.size} bytes is longer than SYNC_BULK_MAX_LINE_BYTES"
+    )
+
+
 def _staged_row(run_id: UUID, line: bytes | OversizedLine) -> StagedRow:
     if isinstance(line, OversizedLine):
-        _json(line)  # raises: too long
-    assert isinstance(line, bytes)
+        raise _too_long(line)
     try:
         parsed = msgspec.json.decode(line, type=Line)
         return (run_id, parsed.id, parsed.parent_id, line.decode())
