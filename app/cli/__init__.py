@@ -50,6 +50,7 @@ def parser() -> argparse.ArgumentParser:
     _add_shops(commands)
     _add_subscriptions(commands)
     _add_console(commands)
+    _add_db(commands)
     return root
 
 
@@ -113,6 +114,20 @@ def _add_console(commands: Any) -> None:
     delete = actions.add_parser("delete-user", help="delete a user and their sessions")
     delete.add_argument("username")
     actions.add_parser("list-users", help="list the console's users")
+
+
+def _add_db(commands: Any) -> None:
+    db = commands.add_parser("db", help="the SQL functions' migrations, the schema dump")
+    actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")
+    freeze = actions.add_parser(
+        "freeze-functions",
+        help="write the migration for the functions changed in app/db/functions/",
+    )
+    freeze.add_argument("description", help="what changed, for the migration")
+    actions.add_parser(
+        "dump-schema",
+        help="write migrations/schema.sql: a scratch database migrated on DATABASE_URL's server",
+    )
 
 
 def shop_argument(value: str) -> str:
