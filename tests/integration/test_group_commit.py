@@ -19,12 +19,13 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from app.config import Settings
 from app.db.database import Database, DatabaseUnavailable
 from app.webhooks.delivery import Delivery
-from app.webhooks.grouping import delivery_group_commit
+from app.webhooks.grouping import DeliveryKind, GroupItem, delivery_group_commit
 from app.webhooks.ingest import ingest
 from app.webhooks.outcomes import Outcome
 from tests.support import queries, shopify
@@ -299,17 +300,16 @@ async def test_an_item_not_sent_within_the_wait_limit_gets_unavailable(db: Datab
 
     def arguments(order_id: int, webhook_id: str) -> bytes:
         """An order delivery as ingest_deliveries reads it."""
-        return json.dumps(
-            {
-                "kind": "order",
-                "shop": shopify.SHOP,
-                "webhook_id": webhook_id,
-                "topic": "orders/create",
-                "payload": {"id": order_id},
-                "scrubbed": False,
-                "order_shopify_id": str(order_id),
-            }
-        ).encode()
+        item = GroupItem(
+            kind=DeliveryKind.order,
+            shop=shopify.SHOP,
+            webhook_id=webhook_id,
+            topic="orders/create",
+            payload=msgspec.Raw(json.dumps({"id": order_id})),
+            scrubbed=False,
+            order_shopify_id=str(order_id),
+        )
+        return msgspec.json.encode(item)
 
     assert await ingest(db, delivery("orders/create", shopify.order(9))) is Outcome.processed
     async with db.connection() as holder:
