@@ -25,15 +25,14 @@ from tests.console.support import PASSWORD, Service, console_service, create_use
 from tests.support import shopify
 from tests.support.ops import database_name
 
-pytestmark = pytest.mark.timeout(120)
+# Its own PgBouncer and service process.
+pytestmark = [pytest.mark.stack, pytest.mark.pgbouncer, pytest.mark.timeout(120)]
 
 SLOW_PAGE = "/admin/api/tables/sync_runs/"
 
 
 @pytest.fixture
-def service(
-    create_database: Any, pgbouncer_available: None, postgres_url: str, tmp_path: Path
-) -> Iterator[Service]:
+def service(create_database: Any, postgres_url: str, tmp_path: Path) -> Iterator[Service]:
     url: str = create_database()
     bouncer = PgBouncer(postgres_url, settings=PGBOUNCER_SETTINGS).start()
     try:

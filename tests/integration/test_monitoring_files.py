@@ -12,9 +12,7 @@ missing, the promtool tests skip locally and fail in CI (CI=true).
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from functools import cache
@@ -29,7 +27,7 @@ from app.db.database import Database
 from app.db.enums import SyncRunStatus
 from app.webhooks.outcomes import Outcome
 from tests.e2e.deployment import compose_raw
-from tests.support import shopify
+from tests.support import binaries, shopify
 from tests.support.ops import ADMIN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -385,18 +383,9 @@ def test_compose_runs_the_monitoring_profile_with_these_files() -> None:
 # --- promtool ---------------------------------------------------------------
 
 
-def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("promtool is required in CI (apt-get install prometheus)")
-        pytest.skip("promtool is not installed (apt-get install prometheus)")
-    return found
-
-
 def run_promtool(*args: str) -> str:
     result = subprocess.run(
-        [promtool(), *args],
+        [binaries.path("promtool"), *args],
         cwd=PROMETHEUS_DIR,
         capture_output=True,
         text=True,
@@ -409,16 +398,19 @@ def run_promtool(*args: str) -> str:
     return output
 
 
+@pytest.mark.promtool
 def test_promtool_checks_the_rules() -> None:
     output = run_promtool("check", "rules", ALERTS.name)
     assert f"{len(ALERT_NAMES)} rules found" in output
 
 
+@pytest.mark.promtool
 def test_promtool_checks_the_configuration_with_its_rules() -> None:
     output = run_promtool("check", "config", PROMETHEUS_CONFIG.name)
     assert "1 rule files found" in output
 
 
+@pytest.mark.promtool
 def test_promtool_runs_the_rule_unit_tests() -> None:
     tested = {
         case["alertname"]

@@ -22,6 +22,9 @@ from tests.conftest import execute, migrate, with_database
 from tests.support import shopify
 from tests.support.asgi import concurrent_client
 
+# It stops and starts a server of its own: the stack tier, on one worker.
+pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("private-postgres")]
+
 UNAVAILABLE = {
     "status_code": 503,
     "detail": "the database is unavailable; nothing was recorded, retry later",
