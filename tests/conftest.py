@@ -57,11 +57,13 @@ def tier_of(item: pytest.Item) -> str:
     return "unit"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A --timeout given on the command line applies to every test without its own.
+    tier_timeouts = config.getoption("timeout") is None
     for item in items:
         tier = tier_of(item)
         item.add_marker(tier)
-        if item.get_closest_marker("timeout") is None:
+        if tier_timeouts and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(TIERS[tier]))
         if PGBOUNCER_FIXTURES & set(item.fixturenames):
             item.add_marker("pgbouncer")
