@@ -282,9 +282,7 @@ async def test_an_item_not_sent_within_the_wait_limit_gets_unavailable_unsent() 
     assert [sent.items for sent in sender.calls] == [["a"]], "the expired item was sent"
 
 
-async def test_an_item_whose_deadline_comes_before_the_wait_limit_expires_at_its_deadline() -> (
-    None
-):
+async def test_an_item_expires_at_its_deadline_when_that_comes_before_the_wait_limit() -> None:
     sender = FakeSender()
     commit = group_commit(sender, max_in_flight=1)  # the wait limit: NEVER
     in_flight = submit(commit, "a")
