@@ -52,6 +52,6 @@ def missing(name: str) -> str | None:
     if binary.find() is not None:
         return None
     return (
-        f"{name} is not installed (apt-get install {binary.debian_package});"
-        f" {binary.needed_for} need it"
+        f"{name} is not installed (apt-get install {binary.debian_package}),"
+        f" needed for {binary.needed_for}"
     )
