@@ -57,6 +57,7 @@ def tier_of(item: pytest.Item) -> str:
     return "unit"
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m selects tests by these markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # A --timeout given on the command line applies to every test without its own.
     tier_timeouts = config.getoption("timeout") is None

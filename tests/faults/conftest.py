@@ -5,7 +5,6 @@ mode, `python -m app migrate`, `python -m app serve` with two workers): its
 start is most of a test's cost. Every test uses shops of its own. A test
 that stops a part of the stack starts it again; `stack_whole` checks before
 each test that every part runs, and restarts whatever a failed test left down.
-Every module is in the xdist group "faults": one worker, one Stack.
 """
 
 from __future__ import annotations

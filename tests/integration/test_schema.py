@@ -17,9 +17,6 @@ from typing import Any
 import asyncpg
 import pytest
 
-# One freshly migrated database for the module: its tests on one xdist worker.
-pytestmark = pytest.mark.xdist_group("schema")
-
 NOW = "now()"  # CURRENT_TIMESTAMP and now() both read back as this (see normalise_default)
 VARCHAR = "varchar"  # a varchar of any length (the value-set columns)
 

@@ -22,8 +22,8 @@ from tests.conftest import execute, migrate, with_database
 from tests.support import shopify
 from tests.support.asgi import concurrent_client
 
-# It stops and starts a server of its own: the stack tier, on one worker.
-pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("private-postgres")]
+# It stops and starts a server of its own: the stack tier.
+pytestmark = pytest.mark.stack
 
 UNAVAILABLE = {
     "status_code": 503,
