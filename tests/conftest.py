@@ -34,7 +34,7 @@ from tests.support.ops import run_cli
 # The tiers, cheapest first, and how long one test of each may take (a test
 # may set its own timeout). .ci/run runs each tier as a step of its own.
 TIERS = {
-    "unit": 60,  # no database, no process
+    "unit": 60,  # no database, no server
     "integration": 120,  # the test PostgreSQL, the app in process
     "stack": 180,  # server processes of their own: PgBouncer, PostgreSQL, the service
     "browser": 120,  # the console in chromium
