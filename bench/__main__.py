@@ -55,6 +55,13 @@ from bench.sync import FULL, SMOKE, SyncResult, measure_sync, print_sync
 HERE = Path(__file__).resolve().parent
 SECRET = "bench-secret"
 DUPLICATE_EVERY = 20  # 5 % of requests repeat the previous delivery
+# --smoke: every run of the full benchmark, each just long enough to check its
+# counts (its figures are not judged).
+SMOKE_LOAD_SECONDS = 1.5
+SMOKE_WARMUP_SECONDS = 1.0
+SMOKE_CEILING_SECONDS = 0.5
+SMOKE_COMPARE_SECONDS = 0.5
+SMOKE_DELIVERIES = 1000
 
 
 @dataclass
@@ -97,7 +104,7 @@ def main() -> int:
     report = Report(args.workers, int(SERVICE_DEFAULTS["DB_POOL_SIZE"]), 0)
     if not args.sync_only:
         _webhooks(args, report)
-    if not args.compare:
+    if not args.compare and not args.no_sync:
         # After the webhook runs, on its own database: the two never share the CPU.
         report.sync = measure_sync(SMOKE if args.smoke else FULL)
         print_sync(report.sync)
@@ -120,9 +127,10 @@ def _webhooks(args: argparse.Namespace, report: Report) -> None:
     """The webhook load runs (direct and through PgBouncer), their ceilings, the soak, and
     the head-to-head."""
     connections = [16] if args.smoke else [int(n) for n in args.connections.split(",")]
-    duration = 3.0 if args.smoke else args.duration
+    duration = SMOKE_LOAD_SECONDS if args.smoke else args.duration
     workdir = Path(tempfile.mkdtemp(prefix="shopify-ingest-bench-"))
-    deliveries = generate(SECRET, count=args.deliveries)
+    count = min(args.deliveries, SMOKE_DELIVERIES) if args.smoke else args.deliveries
+    deliveries = generate(SECRET, count=count)
     lua_table = workdir / "deliveries.lua"
     write_lua_table(deliveries, lua_table)
     pool_size = report.pool_size_per_worker
@@ -143,7 +151,7 @@ def _compare_options(args: argparse.Namespace) -> compare.Options:
         return compare.Options(
             workers=[args.workers],
             rounds=1,
-            seconds=1.0,
+            seconds=SMOKE_COMPARE_SECONDS,
             # As in the full run: the measured run then finds its shops created.
             # Without it the first groups create 8 new shops in different orders
             # from two workers, and one waits up to a second (see bench/README.md).
@@ -172,12 +180,12 @@ def _realistic(
 ) -> None:
     """The realistic mix, direct and through PgBouncer, with ceilings; then the soak."""
     pool_size = report.pool_size_per_worker
-    ceiling_seconds = 1.0 if args.smoke else args.ceiling
+    ceiling_seconds = SMOKE_CEILING_SECONDS if args.smoke else args.ceiling
     for configuration in ("direct", "pgbouncer"):
         url = _use(stack, configuration)
         # Unmeasured: one pass through the deliveries fills the tables
         # (later passes mostly update) and warms the plan caches.
-        _load(stack, configuration, 16, 2.0 if args.smoke else 8.0, lua_table, url)
+        _load(stack, configuration, 16, SMOKE_WARMUP_SECONDS if args.smoke else 8.0, lua_table, url)
         # The ceiling is measured before and after the load runs, and
         # averaged: the database grows during the run.
         before = _ceilings(url, deliveries, args.workers * pool_size, ceiling_seconds)
@@ -205,6 +213,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--soak", type=float, default=0, help="seconds of RSS soak at 64 conns")
     parser.add_argument(
         "--sync-only", action="store_true", help="only the full Admin API sync (bench/sync.py)"
+    )
+    parser.add_argument(
+        "--no-sync", action="store_true", help="leave the full Admin API sync out (see --sync-only)"
     )
     parser.add_argument(
         "--compare",

@@ -1,6 +1,11 @@
 """Shared fixtures: a real PostgreSQL (TEST_DATABASE_URL or an embedded one), a
-fresh migrated database per test session, tables emptied before each test, and
-the real ASGI app behind an HTTP test client.
+fresh migrated database per test session (per xdist worker), tables emptied
+before each test, and the real ASGI app behind an HTTP test client.
+
+Also the tiers: every test gets one marker of TIERS, from its fixtures unless
+its module names one, and that tier's timeout unless it sets its own; and the
+markers of tests/support/binaries.py skip (locally) or fail (in CI) a test whose
+program is missing.
 """
 
 from __future__ import annotations
@@ -21,10 +26,63 @@ from app.asgi import create_app
 from app.config import Settings, load_settings
 from app.db.database import Database
 from app.db.embedded import EmbeddedServer
-from app.devtools.pgbouncer import PgBouncer, pgbouncer_binary
+from app.devtools.pgbouncer import PgBouncer
 from app.devtools.standin import ShopifyStandIn
-from tests.support import shopify
+from tests.support import binaries, shopify
 from tests.support.ops import run_cli
+
+# The tiers, cheapest first, and how long one test of each may take (a test
+# may set its own timeout). .ci/run runs each tier as a step of its own.
+TIERS = {
+    "unit": 60,  # no database, no server
+    "integration": 120,  # the test PostgreSQL, the app in process
+    "stack": 180,  # server processes of their own: PgBouncer, PostgreSQL, the service
+    "browser": 120,  # the console in chromium
+    "bench": 420,  # the benchmark's smoke run (its subprocess may take 300 s)
+}
+# Fixtures that run PgBouncer (the deployment stack of tests/faults and
+# tests/e2e/test_stack.py is one): the test is of the stack tier and needs the binary.
+PGBOUNCER_FIXTURES = {"pgbouncer", "stack"}
+
+
+def tier_of(item: pytest.Item) -> str:
+    """The tier the test's module names, or the one its fixtures decide."""
+    named = next((mark.name for mark in item.iter_markers() if mark.name in TIERS), None)
+    if named is not None:
+        return named
+    if item.get_closest_marker("pgbouncer") or PGBOUNCER_FIXTURES & set(item.fixturenames):
+        return "stack"
+    if "postgres_url" in item.fixturenames:
+        return "integration"
+    return "unit"
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects tests by these markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A --timeout given on the command line applies to every test without its own.
+    tier_timeouts = config.getoption("timeout") is None
+    for item in items:
+        tier = tier_of(item)
+        item.add_marker(tier)
+        if tier_timeouts and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(TIERS[tier]))
+        if PGBOUNCER_FIXTURES & set(item.fixturenames):
+            item.add_marker("pgbouncer")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before any fixture starts it: a test whose program is missing skips, or fails in CI."""
+    for name in binaries.BINARIES:
+        if item.get_closest_marker(name) is None:
+            continue
+        reason = binaries.missing(name)
+        if reason is None:
+            continue
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}, and CI runs every test (.ci/run installs it)")
+        pytest.skip(reason)
+
 
 TABLES = (
     "message_logs",
@@ -128,11 +186,21 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
     await database.stop()
 
 
+async def empty_tables(connection: asyncpg.Connection) -> None:
+    """TRUNCATE the tables that hold rows: it costs a file swap and a sync per table named."""
+    holding = await connection.fetch(
+        " UNION ALL ".join(f"(SELECT '{table}' AS name FROM {table} LIMIT 1)" for table in TABLES)
+    )
+    if holding:
+        names = ", ".join(row["name"] for row in holding)
+        await connection.execute(f"TRUNCATE {names} CASCADE")
+
+
 @pytest.fixture
 async def db(database: Database) -> Database:
     """The session database with every table emptied: each test starts clean."""
     async with database.connection() as connection:
-        await connection.execute(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+        await empty_tables(connection)
     return database
 
 
@@ -151,15 +219,7 @@ def shopify_admin() -> Iterator[ShopifyStandIn]:
 
 
 @pytest.fixture
-def pgbouncer_available() -> None:
-    if pgbouncer_binary() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("pgbouncer is required in CI (apt-get install pgbouncer)")
-        pytest.skip("pgbouncer is not installed")
-
-
-@pytest.fixture
-def pgbouncer(pgbouncer_available: None, postgres_url: str) -> Iterator[PgBouncer]:
+def pgbouncer(postgres_url: str) -> Iterator[PgBouncer]:
     bouncer = PgBouncer(postgres_url).start()
     yield bouncer
     bouncer.close()

@@ -51,6 +51,7 @@ def parser() -> argparse.ArgumentParser:
     _add_subscriptions(commands)
     _add_console(commands)
     _add_standin(commands)
+    _add_db(commands)
     return root
 
 
@@ -136,6 +137,20 @@ def _add_standin(commands: Any) -> None:
         type=float,
         default=0,
         help="seconds between new demo orders, delivered as webhooks (default: none)",
+    )
+
+
+def _add_db(commands: Any) -> None:
+    db = commands.add_parser("db", help="the SQL functions' migrations, the schema dump")
+    actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")
+    freeze = actions.add_parser(
+        "freeze-functions",
+        help="write the migration for the functions changed in app/db/functions/",
+    )
+    freeze.add_argument("description", help="what changed, for the migration")
+    actions.add_parser(
+        "dump-schema",
+        help="write migrations/schema.sql: a scratch database migrated on DATABASE_URL's server",
     )
 
 

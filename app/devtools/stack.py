@@ -27,7 +27,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Final
@@ -354,11 +354,19 @@ class Stack:
         return self.exit_code
 
     def group_alive(self) -> bool:
-        """Whether any process of the service's process group (its workers) still exists."""
+        """Whether any process of the service's process group (its workers) still runs.
+
+        An exited process the init process has not reaped yet (a zombie: the
+        main process's multiprocessing resource tracker, once the main process
+        is gone) no longer runs; where /proc tells, it does not count.
+        """
         if self.process is None:
             return False
+        group = self.process.pid
+        if Path("/proc/self/stat").exists():
+            return any(state != "Z" for state in _process_states(group))
         try:
-            os.killpg(self.process.pid, 0)
+            os.killpg(group, 0)
         except ProcessLookupError:
             return False
         except PermissionError:
@@ -398,6 +406,18 @@ class Stack:
         assert self.process is not None
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def _process_states(group: int) -> Iterator[str]:
+    """The state letter (R, S, Z, ...) of each process in the process group, from /proc."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        state, process_group = fields[0], int(fields[2])
+        if process_group == group:
+            yield state
 
 
 def http_get(url: str, timeout: float) -> tuple[int | None, str]:

@@ -1,8 +1,8 @@
 """Applying fetched customers and orders, through the same rules as webhook deliveries.
 
-The SQL functions sync_apply_customers and sync_apply_orders (migration "SQL
-functions that apply synced customers and orders") call the upserts the
-delivery functions use, under the same locks. A page is applied in one
+The SQL functions sync_apply_customers and sync_apply_orders
+(app/db/functions/) call the upserts the delivery functions use, under the
+same locks. A page is applied in one
 transaction together with the watermark it moves, so an interrupted sync
 resumes exactly after the last committed page.
 

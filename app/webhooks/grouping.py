@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
+from uuid import UUID
 from weakref import WeakKeyDictionary
 
 import asyncpg
@@ -36,7 +39,7 @@ def recorded_outcome(row: asyncpg.Record | None) -> Outcome:
 
 
 class DeliveryKind(StrEnum):
-    """What ingest_deliveries does with a delivery (migration "ingest_deliveries")."""
+    """What ingest_deliveries does with a delivery."""
 
     order = "order"
     order_delete = "order_delete"
@@ -46,15 +49,49 @@ class DeliveryKind(StrEnum):
 
 _DELIVERIES = SqlFunction("ingest_deliveries", ("lock_timeout_ms", "wait", "deliveries"))
 
-# A delivery for ingest_deliveries, by field name (one it has not is NULL):
-# `kind`, the ledger's fields (LEDGER_PARAMETERS), `scrubbed`, and what was
-# read from its payload: an order's fields (order_shopify_id, total_price,
-# current_total_price, currency, financial_status, fulfillment_status,
-# cancelled_at, name, email, test, created_at, updated_at) and a customer's
-# (customer_shopify_id, customer_email, customer_name, customer_phone,
-# customer_tags, customer_has_tags, customer_created_at, customer_updated_at),
-# a customer delivery's own or an order's nested one.
-Arguments = dict[str, Any]
+
+class GroupItem(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
+    """A delivery as ingest_deliveries reads it (app/db/functions/ingest_deliveries.sql).
+
+    A field left at its default (None) is left out of the JSON: NULL there.
+    tests/unit/test_group_item.py checks the fields against the function's.
+    """
+
+    kind: DeliveryKind
+    # The ledger's, set by apply_delivery from the Recording.
+    ledger_id: UUID | None = None
+    shop: str | None = None
+    webhook_id: str | None = None
+    event_id: str | None = None
+    topic: str | None = None
+    api_version: str | None = None
+    triggered_at: datetime | None = None
+    payload: msgspec.Raw | None = None  # the body, JSON already
+    # False, then True when sent again with the payload scrubbed (set by apply_delivery).
+    scrubbed: bool | None = None
+    # An order's.
+    order_shopify_id: str | None = None
+    total_price: Decimal | None = None
+    current_total_price: Decimal | None = None
+    currency: str | None = None
+    financial_status: str | None = None
+    fulfillment_status: str | None = None
+    cancelled_at: datetime | None = None
+    name: str | None = None
+    email: str | None = None
+    test: bool | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    # A customer's: a customer delivery's own, or an order's nested one.
+    customer_shopify_id: str | None = None
+    customer_email: str | None = None
+    customer_name: str | None = None
+    customer_phone: str | None = None
+    customer_tags: list[str] | None = None
+    customer_has_tags: bool | None = None
+    customer_created_at: datetime | None = None
+    customer_updated_at: datetime | None = None
+
 
 _encoder = msgspec.json.Encoder()
 _group_commits: WeakKeyDictionary[Database, GroupCommit[bytes, asyncpg.Record]] = (
@@ -64,39 +101,48 @@ _group_commits: WeakKeyDictionary[Database, GroupCommit[bytes, asyncpg.Record]] 
 
 async def apply_delivery(
     database: Database,
-    kind: DeliveryKind,
     recording: Recording,
-    values: Arguments,
+    item: GroupItem,
     personal: Iterable[str] = (),
 ) -> Outcome:
     """Record and apply a customers/* or orders/* delivery, in a group with others.
 
-    `values` are its fields beyond the ledger's (see Arguments). The delivery
-    goes in the next group its worker sends (app/db/group_commit.py); the
-    outcome is its own, once the group has committed.
+    `item` holds what was read from its payload; the ledger's fields come from
+    `recording`. The delivery goes in the next group its worker sends
+    (app/db/group_commit.py); the outcome is its own, once the group has
+    committed.
 
     A delivery about a customer who has been redacted is turned back unwritten
     the first time; it is then recorded with its payload scrubbed and the
-    `personal` values left out.
+    `personal` fields (of GroupItem) left out.
     """
     deadline = database.deadline()
-    arguments = {**recording.values, **values, "kind": kind, "scrubbed": False}
-    row = await _apply(database, _encode(arguments), deadline)
+    delivery = msgspec.structs.replace(
+        item,
+        ledger_id=recording.ledger_id,
+        shop=recording.shop,
+        webhook_id=recording.webhook_id,
+        event_id=recording.event_id,
+        topic=recording.topic,
+        api_version=recording.api_version,
+        triggered_at=recording.triggered_at,
+        payload=_raw(recording.payload),
+        scrubbed=False,
+    )
+    row = await _apply(database, _encoder.encode(delivery), deadline)
     if row["redacted"] and row["ledger_id"] is None:
-        known = [arguments[name] for name in personal if isinstance(arguments[name], str)]
-        if recording.payload is not None:
-            arguments["payload"] = scrub_text(recording.payload, known)
-        arguments.update(dict.fromkeys(personal), scrubbed=True)
-        row = await _apply(database, _encode(arguments), deadline)
+        known = [value for name in personal if isinstance(value := getattr(delivery, name), str)]
+        payload = None if recording.payload is None else scrub_text(recording.payload, known)
+        scrubbed = msgspec.structs.replace(
+            delivery, **dict.fromkeys(personal), payload=_raw(payload), scrubbed=True
+        )
+        row = await _apply(database, _encoder.encode(scrubbed), deadline)
     return recorded_outcome(row)
 
 
-def _encode(delivery: Arguments) -> bytes:
-    """The delivery as JSON; its payload (JSON text already) goes in as it is."""
-    payload = delivery["payload"]
-    return _encoder.encode(
-        {**delivery, "payload": None if payload is None else msgspec.Raw(payload)}
-    )
+def _raw(payload: str | None) -> msgspec.Raw | None:
+    """The body, JSON text already, to go into the item's JSON as it is."""
+    return None if payload is None else msgspec.Raw(payload)
 
 
 async def _apply(database: Database, delivery: bytes, deadline: float) -> asyncpg.Record:
@@ -120,7 +166,7 @@ def _group_commit(database: Database) -> GroupCommit[bytes, asyncpg.Record]:
 
 
 def delivery_group_commit(database: Database, **options: Any) -> GroupCommit[bytes, asyncpg.Record]:
-    """A group commit of deliveries (`_encode`d) through ingest_deliveries.
+    """A group commit of deliveries (GroupItems as JSON) through ingest_deliveries.
 
     `options` are GroupCommit's.
     """

@@ -1,7 +1,7 @@
 """The ledger (webhook_events): what every delivery's row is written from.
 
-The frequent topics write their ledger row inside their SQL function (see the
-migration "SQL functions that apply deliveries"); the others call
+The frequent topics write their ledger row inside their SQL function
+(ingest_deliveries, app/db/functions/); the others call
 `ingest_record` from Python. Either way the row is written first, and a
 duplicate webhook id stops the delivery before anything else is written.
 Live deliveries insert a new row; replays update the stored one.
@@ -91,7 +91,7 @@ async def lock(
     customers: list[str] | None = None,
     whole_shop: bool = False,
 ) -> None:
-    """Take a delivery's advisory locks (shop, then orders, then customers; see the migration)."""
+    """Take a delivery's advisory locks (shop, then orders, then customers: ingest_lock_keys)."""
     await tx.execute(LOCK, shop, whole_shop, orders or [], customers or [], tx.lock_timeout_ms)
 
 

@@ -18,6 +18,9 @@ from app.devtools.standin.oauth import (
 )
 from tests.support.access import new_shop
 
+# The stand-in on a loopback port: no database, but a server.
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def fake(shopify_admin: ShopifyStandIn) -> FakeShop:

@@ -16,9 +16,7 @@ a screenshot of the filtered list.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -35,23 +33,13 @@ from tests.console.support import (
     failed_order,
     insert_failed_delivery,
 )
-from tests.support import shopify
+from tests.support import binaries, shopify
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.browser, pytest.mark.chromium, pytest.mark.timeout(90)]
 
-CHROMIUM = "/usr/bin/chromium"
 USERNAME = "operator"
 ORDER, CUSTOMER = 8_500_000_001, 8_600_000_001
 STEP_MS = 15_000  # the longest any one step may take
-
-
-def chromium() -> str:
-    path = shutil.which("chromium") or (CHROMIUM if Path(CHROMIUM).exists() else None)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is required in CI (apt-get install chromium)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +54,7 @@ def service(create_database: Any, tmp_path_factory: pytest.TempPathFactory) -> I
 
 @pytest.fixture
 async def page(service: Service) -> AsyncIterator[Any]:
-    executable = chromium()
+    executable = binaries.path("chromium")
     from playwright.async_api import async_playwright
 
     # Root cannot use chromium's sandbox (containers, CI).

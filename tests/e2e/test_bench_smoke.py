@@ -1,10 +1,14 @@
-"""The benchmark's smoke run: it completes and the ledger holds exactly what was accepted."""
+"""The benchmark's smoke run: it completes and the ledger holds exactly what was accepted.
+
+The two tests make up `python -m bench --smoke`: its webhook runs and
+head-to-head, and its full sync (which needs no wrk). The bench tier: left out
+of a plain `pytest` (pyproject's addopts), run by `pytest -m bench` (a step of
+its own in .ci/run).
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,18 +18,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def wrk_available() -> None:
-    if shutil.which("wrk") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("wrk is required in CI (apt-get install wrk)")
-        pytest.skip("wrk is not installed")
+# Longer than the runs' own subprocess timeouts, so that theirs reports first.
+pytestmark = [pytest.mark.bench, pytest.mark.timeout(360)]
 
 
-def test_benchmark_smoke_run(wrk_available: None, tmp_path: Path) -> None:
+@pytest.mark.wrk
+def test_benchmark_smoke_run(tmp_path: Path) -> None:
     output = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--json", str(output)],
+        [sys.executable, "-m", "bench", "--smoke", "--no-sync", "--json", str(output)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -42,6 +43,9 @@ def test_benchmark_smoke_run(wrk_available: None, tmp_path: Path) -> None:
     for ceilings in figures["ceilings"].values():
         assert ceilings["service_sql_per_second"] > 0
         assert ceilings["reference_per_second"] > 0
+    head_to_head = figures["compare"]["runs"]
+    assert {run["subject"] for run in head_to_head} == {"service", "bare loop", "textbook"}
+    assert all(run["counts_match"] and run["committed"] > 0 for run in head_to_head)
 
 
 def test_benchmark_sync_smoke_run(tmp_path: Path) -> None:

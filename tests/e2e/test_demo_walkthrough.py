@@ -16,12 +16,16 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 from cryptography.fernet import Fernet
 
 from app.config import Settings
 from app.db.database import Database
 from app.devtools.pgbouncer import free_port
 from app.devtools.stack import ROOT
+
+# The stand-in and the service as processes of their own.
+pytestmark = pytest.mark.stack
 
 SHOP = "demo.myshopify.com"
 

@@ -24,7 +24,8 @@ import pytest
 from app.devtools.pgbouncer import free_port
 from tests.support import shopify
 
-pytestmark = pytest.mark.timeout(180)
+# A server process and an embedded PostgreSQL of its own.
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(180)]
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 READY_WITHIN = 90.0  # the first start runs initdb and every migration

@@ -7,28 +7,37 @@ own outcome; a bad one fails only itself; a group whose call fails commits
 nothing and every delivery of it gets DatabaseUnavailable (503); a held lock
 delays only the deliveries that need it; a stuck call does not hold up the
 deliveries behind it.
+
+"Does not wait" is shown by events, not by timing: the other delivery is
+answered while the one it must not wait for is still blocked on a lock that
+the test releases only afterwards.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from app.config import Settings
 from app.db.database import Database, DatabaseUnavailable
 from app.webhooks.delivery import Delivery
-from app.webhooks.grouping import delivery_group_commit
+from app.webhooks.grouping import DeliveryKind, GroupItem, delivery_group_commit
 from app.webhooks.ingest import ingest
 from app.webhooks.outcomes import Outcome
 from tests.support import queries, shopify
 from tests.support.asgi import concurrent_client
+from tests.support.load import eventually
+
+# How long a test waits for an event (a backend blocking on a lock, a row
+# committed) before calling it a hang: generous, a busy machine only delays it.
+EVENT_WITHIN = 30.0
 
 
 def delivery(topic: str, payload: dict[str, Any], webhook_id: str | None = None) -> Delivery:
@@ -46,6 +55,23 @@ def delivery(topic: str, payload: dict[str, Any], webhook_id: str | None = None)
 async def ingest_together(db: Database, *deliveries: Delivery) -> list[Outcome | BaseException]:
     """Ingest the deliveries in one turn of the event loop: they go in one group."""
     return await asyncio.gather(*(ingest(db, item) for item in deliveries), return_exceptions=True)
+
+
+async def waiting_for_locks(db: Database) -> int:
+    """Backends of the test database blocked on a lock (a row, an advisory or a transaction id)."""
+    count: int = await queries.fetchval(
+        db,
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    return count
+
+
+async def until_a_delivery_waits_for_a_lock(db: Database) -> None:
+    async def blocked() -> bool:
+        return await waiting_for_locks(db) > 0
+
+    await eventually(blocked, EVENT_WITHIN, "a delivery blocked on the held lock")
 
 
 async def transactions(db: Database, *webhook_ids: str) -> list[int]:
@@ -152,10 +178,12 @@ async def test_a_delivery_whose_lock_is_held_waits_alone_and_the_group_goes_on(
                 delivery("customers/update", shopify.customer(12), "free-2"),
             )
         )
-        for _ in range(50):
-            if len(await queries.ledger(db)) == 2:
-                break
-            await asyncio.sleep(0.01)
+
+        async def two_committed() -> bool:
+            return len(await queries.ledger(db)) == 2
+
+        await eventually(two_committed, EVENT_WITHIN, "the two free deliveries committed")
+        await until_a_delivery_waits_for_a_lock(db)
         committed = sorted(row["webhook_id"] for row in await queries.ledger(db))
         held_still_waiting = not together.done()
         await holder.execute("ROLLBACK")
@@ -247,16 +275,15 @@ async def test_a_held_lock_delays_only_the_delivery_that_needs_it(
         held = asyncio.create_task(
             shopify.post(client, "orders/create", shopify.order(1, customer_id=10))
         )
-        await asyncio.sleep(0.1)
-        started = time.monotonic()
+        await until_a_delivery_waits_for_a_lock(db)
+        # Answered while the held delivery still waits for the lock released below.
         other = await shopify.post(client, "orders/create", shopify.order(2, customer_id=11))
-        elapsed = time.monotonic() - started
-        assert not held.done()
+        held_still_waiting = not held.done()
         await holder.execute("ROLLBACK")
         released = await held
 
     assert other.json()["status"] == "processed"
-    assert elapsed < 0.5
+    assert held_still_waiting
     assert released.json()["status"] == "processed"
 
 
@@ -279,51 +306,53 @@ async def test_a_stuck_call_does_not_hold_up_the_deliveries_behind_it(db: Databa
         stuck = asyncio.ensure_future(
             ingest(db, delivery("orders/create", shopify.order(1, customer_id=10), "same"))
         )
-        await asyncio.sleep(0.1)
-        started = time.monotonic()
+        await until_a_delivery_waits_for_a_lock(db)
+        # Its call starts while the stuck call is in flight, and ends before it.
         other = await ingest(db, delivery("orders/create", shopify.order(2, customer_id=11)))
-        elapsed = time.monotonic() - started
         stuck_still_waiting = not stuck.done()
         await holder.execute("ROLLBACK")
         outcome = await stuck
 
     assert other is Outcome.processed
-    assert elapsed < 0.5
     assert stuck_still_waiting
     assert outcome is Outcome.processed
 
 
 async def test_an_item_not_sent_within_the_wait_limit_gets_unavailable(db: Database) -> None:
     """Like a pooled connection: waiting to be sent is bounded (DB_ACQUIRE_TIMEOUT)."""
-    group_commit = delivery_group_commit(db, wait_limit=0.3, max_in_flight=1)
+    wait_limit = 0.3
+    group_commit = delivery_group_commit(db, wait_limit=wait_limit, max_in_flight=1)
+    loop = asyncio.get_running_loop()
 
     def arguments(order_id: int, webhook_id: str) -> bytes:
         """An order delivery as ingest_deliveries reads it."""
-        return json.dumps(
-            {
-                "kind": "order",
-                "shop": shopify.SHOP,
-                "webhook_id": webhook_id,
-                "topic": "orders/create",
-                "payload": {"id": order_id},
-                "scrubbed": False,
-                "order_shopify_id": str(order_id),
-            }
-        ).encode()
+        item = GroupItem(
+            kind=DeliveryKind.order,
+            shop=shopify.SHOP,
+            webhook_id=webhook_id,
+            topic="orders/create",
+            payload=msgspec.Raw(json.dumps({"id": order_id})),
+            scrubbed=False,
+            order_shopify_id=str(order_id),
+        )
+        return msgspec.json.encode(item)
 
     assert await ingest(db, delivery("orders/create", shopify.order(9))) is Outcome.processed
     async with db.connection() as holder:
         await hold_ledger_row(holder, shopify.SHOP, "same")
         stuck = asyncio.ensure_future(group_commit.submit(arguments(1, "same"), db.deadline()))
-        await asyncio.sleep(0.05)
-        started = time.monotonic()
+        await until_a_delivery_waits_for_a_lock(db)
+        started = loop.time()
         with pytest.raises(DatabaseUnavailable, match="no database connection free in time"):
             await group_commit.submit(arguments(2, "other"), db.deadline())
-        waited = time.monotonic() - started
+        waited = loop.time() - started
+        # Refused while the only call allowed in flight was still blocked.
+        stuck_still_waiting = not stuck.done()
         await holder.execute("ROLLBACK")
         row = await stuck
 
-    assert 0.25 < waited < 0.6
+    assert stuck_still_waiting
+    assert waited >= wait_limit, "refused before its wait limit"
     assert row["ledger_id"] is not None
     assert await queries.order(db, 2) is None
 

@@ -12,9 +12,7 @@ missing, the promtool tests skip locally and fail in CI (CI=true).
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from functools import cache
@@ -22,14 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import promql_parser
 import pytest
 import yaml  # type: ignore[import-untyped]
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.db.database import Database
 from app.db.enums import SyncRunStatus
 from app.webhooks.outcomes import Outcome
 from tests.e2e.deployment import compose_raw
-from tests.support import shopify
+from tests.support import binaries, shopify
 from tests.support.ops import ADMIN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,54 +80,33 @@ ALERT_NAMES = {
 
 # --- PromQL: the metric names and label matchers of an expression -------------
 
-_STRING = r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`'
-_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
-# Clauses whose parentheses hold label names, not expressions.
-_LABEL_LIST = re.compile(
-    r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)", re.IGNORECASE
+# Grafana's variables are not PromQL; each stands for a range duration.
+_GRAFANA_VARIABLE = re.compile(r"\$(?:__\w+|\{__\w+\})")
+# The parser's match operators (not hashable), as PromQL writes them.
+_MATCH_OPS = (
+    (promql_parser.MatchOp.Equal, "="),
+    (promql_parser.MatchOp.NotEqual, "!="),
+    (promql_parser.MatchOp.Re, "=~"),
+    (promql_parser.MatchOp.NotRe, "!~"),
 )
-# A number or duration ("0.95", "1e3", "5m", "1h30m") is one token, never a name.
-_TOKEN = re.compile(rf"(?P<number>\d[\w.]*)|(?P<name>{_NAME})")
-_KEYWORDS = {
-    "and",
-    "or",
-    "unless",
-    "bool",
-    "offset",
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-    "inf",
-    "nan",
-    "atan2",
-    "start",
-    "end",
-}
-_SELECTOR = re.compile(rf"(?P<name>{_NAME})?\s*\{{(?P<body>(?:[^{{}}\"'`]|{_STRING})*)\}}")
-_MATCHER = re.compile(rf"(?P<label>{_NAME})\s*(?P<op>=~|!~|!=|=)\s*(?P<value>{_STRING})")
+
+
+def selectors(expr: str) -> list[promql_parser.VectorSelector]:
+    """Every series selector of an expression, by Prometheus's grammar (promql-parser)."""
+    parsed = promql_parser.parse(_GRAFANA_VARIABLE.sub("5m", expr))
+    found: list[promql_parser.VectorSelector] = []
+
+    def visit(node: promql_parser.Expr) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            found.append(node)
+
+    promql_parser.walk(parsed, visit)
+    return found
 
 
 def metric_names(expr: str) -> set[str]:
-    """Every metric name an expression selects (functions, keywords and labels left out)."""
-    text = re.sub(_STRING, '""', expr)
-    text = re.sub(r"\{[^{}]*\}", " ", text)  # label matchers
-    text = re.sub(r"\[[^\[\]]*\]", " ", text)  # ranges and subqueries
-    text = re.sub(r"\$\{?\w+\}?", " ", text)  # Grafana variables ($__rate_interval)
-    previous = None
-    while previous != text:  # grouping clauses, innermost first
-        previous, text = text, _LABEL_LIST.sub(" ", text)
-    names = set()
-    for token in _TOKEN.finditer(text):
-        name = token.group("name")
-        if name is None or name.lower() in _KEYWORDS:
-            continue
-        if re.match(r"\s*\(", text[token.end() :]):
-            continue  # a function or an aggregation
-        names.add(name)
-    return names
+    """Every metric name an expression selects."""
+    return {selector.name for selector in selectors(expr) if selector.name}
 
 
 @dataclass(frozen=True)
@@ -140,19 +119,19 @@ class Matcher:
 
 def matchers(expr: str) -> list[Matcher]:
     """The label matchers of every selector that names its metric."""
-    found = []
-    for selector in _SELECTOR.finditer(expr):
-        if selector.group("name") is None:
-            continue
-        for matcher in _MATCHER.finditer(selector.group("body")):
-            value = matcher.group("value")[1:-1]
-            found.append(
-                Matcher(selector.group("name"), matcher.group("label"), matcher.group("op"), value)
-            )
-    return found
+    return [
+        Matcher(selector.name, matcher.name, _written(matcher.op), matcher.value)
+        for selector in selectors(expr)
+        if selector.name
+        for matcher in selector.matchers.matchers
+    ]
 
 
-def test_the_promql_parser() -> None:
+def _written(op: promql_parser.MatchOp) -> str:
+    return next(written for parsed, written in _MATCH_OPS if parsed == op)
+
+
+def test_the_promql_reading() -> None:
     assert metric_names(
         'histogram_quantile(0.99, sum by (le) (rate(a_bucket{x="}{", y=~"b|c"}[$__rate_interval])))'
     ) == {"a_bucket"}
@@ -219,37 +198,32 @@ def provisioned_datasource() -> dict[str, Any]:
 
 @dataclass
 class Exposition:
-    types: dict[str, str] = field(default_factory=dict)  # from `# TYPE` lines
-    helped: set[str] = field(default_factory=set)  # from `# HELP` lines
+    types: dict[str, str] = field(default_factory=dict)  # metric family -> its type
+    helped: set[str] = field(default_factory=set)  # families with a HELP text
     labels: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # sample -> values
 
     def exports(self, name: str) -> bool:
         if name in self.types or name in self.helped or name in self.labels:
             return True
-        for suffix in ("_bucket", "_sum", "_count"):
-            if name.endswith(suffix) and self.types.get(name.removesuffix(suffix)) == "histogram":
-                return True
-        return False
-
-
-_SAMPLE = re.compile(rf"^(?P<name>{_NAME})(?:\{{(?P<labels>.*)\}})?\s+\S+")
-_LABEL = re.compile(rf'(?P<label>{_NAME})="(?P<value>(?:[^"\\]|\\.)*)"')
+        suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
+        return any(
+            name.endswith(suffix) and self.types.get(name.removesuffix(suffix)) == kind
+            for kind, endings in suffixes.items()
+            for suffix in endings
+        )
 
 
 def parse_exposition(text: str) -> Exposition:
+    """The families, their types and the label values of every sample, by prometheus_client."""
     exposition = Exposition()
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ", 3)
-            exposition.types[name] = kind.strip()
-        elif line.startswith("# HELP "):
-            exposition.helped.add(line.split(" ", 3)[2])
-        elif line and not line.startswith("#"):
-            sample = _SAMPLE.match(line)
-            assert sample, f"not a sample line: {line!r}"
-            values = exposition.labels.setdefault(sample.group("name"), {})
-            for label in _LABEL.finditer(sample.group("labels") or ""):
-                values.setdefault(label.group("label"), set()).add(label.group("value"))
+    for family in text_string_to_metric_families(text):
+        exposition.types[family.name] = family.type
+        if family.documentation:
+            exposition.helped.add(family.name)
+        for sample in family.samples:
+            values = exposition.labels.setdefault(sample.name, {})
+            for label, value in sample.labels.items():
+                values.setdefault(label, set()).add(value)
     return exposition
 
 
@@ -387,18 +361,9 @@ def test_compose_runs_the_monitoring_profile_with_these_files() -> None:
 # --- promtool ---------------------------------------------------------------
 
 
-def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("promtool is required in CI (apt-get install prometheus)")
-        pytest.skip("promtool is not installed (apt-get install prometheus)")
-    return found
-
-
 def run_promtool(*args: str) -> str:
     result = subprocess.run(
-        [promtool(), *args],
+        [binaries.path("promtool"), *args],
         cwd=PROMETHEUS_DIR,
         capture_output=True,
         text=True,
@@ -411,16 +376,19 @@ def run_promtool(*args: str) -> str:
     return output
 
 
+@pytest.mark.promtool
 def test_promtool_checks_the_rules() -> None:
     output = run_promtool("check", "rules", ALERTS.name)
     assert f"{len(ALERT_NAMES)} rules found" in output
 
 
+@pytest.mark.promtool
 def test_promtool_checks_the_configuration_with_its_rules() -> None:
     output = run_promtool("check", "config", PROMETHEUS_CONFIG.name)
     assert "1 rule files found" in output
 
 
+@pytest.mark.promtool
 def test_promtool_runs_the_rule_unit_tests() -> None:
     tested = {
         case["alertname"]

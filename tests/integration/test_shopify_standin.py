@@ -19,6 +19,10 @@ import pytest
 
 from app.devtools.standin import FakeShop, Fault, ShopifyStandIn
 
+# Real HTTP to stand-in servers (one of them a process of its own): no
+# database, but not a unit test either.
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "shpat_test_token"
 

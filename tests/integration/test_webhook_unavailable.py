@@ -22,6 +22,9 @@ from tests.conftest import execute, migrate, with_database
 from tests.support import shopify
 from tests.support.asgi import concurrent_client
 
+# It stops and starts a server of its own: the stack tier.
+pytestmark = pytest.mark.stack
+
 UNAVAILABLE = {
     "status_code": 503,
     "detail": "the database is unavailable; nothing was recorded, retry later",

@@ -9,7 +9,7 @@ import pytest
 from app.config import Settings
 from app.db.database import Database
 from app.devtools.standin import FakeShop, ShopifyStandIn
-from app.shopify import bulk
+from app.shopify import bulk, client
 from tests.support.sync import give_credentials, new_shop, sync_settings
 
 
@@ -17,7 +17,16 @@ from tests.support.sync import give_credentials, new_shop, sync_settings
 def quick_bulk_polls(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Polls every 50 ms instead of every second: the stand-in's operations finish at once."""
     monkeypatch.setattr(bulk, "POLL_FIRST_SECONDS", 0.05)
+    monkeypatch.setattr(bulk, "POLL_MAX_SECONDS", 0.05)
     monkeypatch.setattr(bulk, "FINISH_CHECK_SECONDS", 0.05)
+    yield
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Retries back off from 50 ms instead of half a second: the stand-in's faults are injected
+    for a set number of answers, not for a stretch of time (a Retry-After is still obeyed)."""
+    monkeypatch.setattr(client, "BACKOFF_BASE_SECONDS", 0.05)
     yield
 
 

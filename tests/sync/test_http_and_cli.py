@@ -250,7 +250,8 @@ async def test_the_schedule_syncs_each_shop_again_and_stops_on_sigterm(
         "TOKEN_ENCRYPTION_KEY": TOKEN_KEY,
     }
     process = subprocess.Popen(  # noqa: ASYNC220
-        [sys.executable, "-m", "app", "sync", "--all", "--every", "1"],
+        # Every half second: the scheduler's shortest sleep.
+        [sys.executable, "-m", "app", "sync", "--all", "--every", "0.5"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
