@@ -19,6 +19,9 @@ from tests.console.support import (
     csrf,
 )
 
+# The real service, a process of its own.
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(90)]
+
 
 @pytest.fixture(scope="module")
 def service(create_database: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:

@@ -426,6 +426,7 @@ async def test_a_bulk_result_served_slowly_is_cut_at_its_deadline(
     assert "SYNC_BULK_DOWNLOAD_SECONDS" in stored["last_error"]
 
 
+@pytest.mark.integration  # the stand-in is a server, if no database
 async def test_memory_stays_bounded_for_a_line_far_beyond_the_maximum(
     shopify_admin: ShopifyStandIn,
 ) -> None:
