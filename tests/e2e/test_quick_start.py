@@ -141,9 +141,9 @@ def test_a_command_beside_the_service_leaves_its_embedded_database_running(
         assert synced.returncode == 1 and "no Admin API credentials" in synced.stderr
         assert httpx.get(base_url + "/health/ready", timeout=5.0).status_code == 200
         assert deliver(base_url).status_code == 200
+        log = log_path.read_text()
+        assert "erasure batch failed" not in log and "Traceback" not in log, log[-3000:]
         assert interrupt_twice(process) == 0
 
-    log = log_path.read_text()
-    assert "erasure batch failed" not in log and "Traceback" not in log, log[-3000:]
     # The last of them to leave, the service, stopped it.
     assert not (data_dir / "postgres" / "postmaster.pid").exists(), "PostgreSQL was left running"
