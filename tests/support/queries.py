@@ -113,13 +113,13 @@ async def where_found(db: Database, *needles: str) -> list[str]:
     """
     found = []
     for table, column in await text_columns(db):
-        for needle in needles:
-            hits = await fetchval(
-                db,
-                f'SELECT count(*) FROM "{table}"'
-                f' WHERE strpos(lower("{column}"::text), lower($1)) > 0',
-                needle,
-            )
-            if hits:
-                found.append(f"{table}.{column}: {needle}")
+        # One query per column for all the needles, in the order given.
+        rows = await fetch(
+            db,
+            f"SELECT needle FROM unnest($1::text[]) WITH ORDINALITY AS n(needle, position)"
+            f' WHERE EXISTS (SELECT FROM "{table}"'
+            f' WHERE strpos(lower("{column}"::text), lower(needle)) > 0) ORDER BY position',
+            list(needles),
+        )
+        found.extend(f"{table}.{column}: {row['needle']}" for row in rows)
     return found
