@@ -15,10 +15,11 @@ with the service talking to PostgreSQL directly and once through PgBouncer:
   textbook three-statement loop, with the same number of connections.
 
 Then the head-to-head (bench/compare.py, alone with `--compare`): the service
-with the image's worker count (and one worker) against the minimal-schema bare
+with the image's worker count (others with --compare-workers) against the minimal-schema bare
 loop (bench/bare.py) and the textbook Litestar service (bench/textbook.py),
-in interleaved rounds, on ~3 KB orders/create deliveries, straight to
-PostgreSQL; throughput, p99, the CPU split, and the ratios.
+in interleaved rounds, on two workloads (~3 KB orders/create deliveries of new
+orders, and update storms on existing orders), straight to PostgreSQL;
+throughput, p99, the CPU split, and the ratios.
 
 Then a full Admin API sync (`python -m app sync --full` against the Shopify
 stand-in, bench/sync.py) on a database of its own; `--sync-only` runs just
@@ -157,6 +158,8 @@ def _compare_options(args: argparse.Namespace) -> compare.Options:
             # from two workers, and one waits up to a second (see bench/README.md).
             warmup_seconds=0.5,
             deliveries=500,
+            update_orders=200,
+            update_customers=50,
             latency_connections=None,
             settle_seconds=0.3,
         )
@@ -166,6 +169,7 @@ def _compare_options(args: argparse.Namespace) -> compare.Options:
         seconds=args.compare_duration,
         warmup_seconds=3.0,
         deliveries=args.compare_deliveries,
+        workloads=tuple(name.strip() for name in args.workloads.split(",")),
     )
 
 
@@ -230,7 +234,14 @@ def _arguments() -> argparse.Namespace:
         "--compare-duration", type=float, default=10.0, help="head-to-head: seconds per run"
     )
     parser.add_argument(
-        "--compare-workers", default="2,1", help="head-to-head: service worker counts, in order"
+        "--compare-workers",
+        default=str(default_workers()),
+        help="head-to-head: service worker counts, in order (default: the service's own)",
+    )
+    parser.add_argument(
+        "--workloads",
+        default=",".join(compare.WORKLOADS),
+        help="head-to-head: workloads, comma-separated (default: both)",
     )
     parser.add_argument(
         "--compare-deliveries", type=int, default=5000, help="head-to-head: distinct ~3 KB bodies"

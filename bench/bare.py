@@ -193,8 +193,13 @@ async def bare_loop(
     seconds: float,
     postmaster_pid: int,
     tasks: int = 16,
+    duplicate_every: int = 0,
 ) -> BareResult:
-    """`tasks` tasks, each: the next delivery with a new webhook id, one transaction, repeat."""
+    """`tasks` tasks, each: the next delivery with a new webhook id, one transaction, repeat.
+
+    With `duplicate_every` N, every Nth delivery of a task repeats its previous
+    one with the same webhook id (a duplicate), as wrk.lua does.
+    """
     pool = await asyncpg.create_pool(url, min_size=tasks, max_size=tasks, statement_cache_size=0)
     latencies: list[float] = []
     counts = {"stored": 0, "duplicate": 0}
@@ -202,18 +207,17 @@ async def bare_loop(
     async def task(number: int, stop_at: float) -> None:
         position = number * 7919
         sent = 0
+        webhook_id = ""
         while time.perf_counter() < stop_at:
             sent += 1
-            position += 1
+            if not (duplicate_every and webhook_id and sent % duplicate_every == 0):
+                position += 1
+                webhook_id = f"{run}-{number}-{sent}"
             delivery = deliveries[position % len(deliveries)]
             started = time.perf_counter()
             async with pool.acquire() as connection:
                 stored = await record_and_apply(
-                    connection,
-                    delivery.shop,
-                    f"{run}-{number}-{sent}",
-                    delivery.topic,
-                    delivery.body,
+                    connection, delivery.shop, webhook_id, delivery.topic, delivery.body
                 )
             latencies.append(time.perf_counter() - started)
             counts["stored" if stored else "duplicate"] += 1
@@ -242,3 +246,15 @@ async def bare_loop(
         loop_cpu_seconds=cpu,
         postgres_cpu_seconds=postgres,
     )
+
+
+async def seed(url: str, deliveries: list[Delivery], run: str) -> None:
+    """Record and apply each delivery once (the rows a workload then updates)."""
+    connection = await asyncpg.connect(url, statement_cache_size=0)
+    try:
+        for number, delivery in enumerate(deliveries):
+            await record_and_apply(
+                connection, delivery.shop, f"{run}-{number}", delivery.topic, delivery.body
+            )
+    finally:
+        await connection.close()

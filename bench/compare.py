@@ -1,11 +1,19 @@
 """The head-to-head: the service against what a developer would write instead.
 
 Three subjects, on the same PostgreSQL (the stack's, no PgBouncer), the same
-~3 KB signed orders/create deliveries (bench/deliveries.py,
-generate_compact_orders: distinct orders and customers over 8 shops, every
-webhook id new, no duplicates; the list repeats every few seconds, so later
-passes update the same rows), in interleaved rounds (the order of the subjects rotates from
-round to round):
+signed deliveries, in interleaved rounds (the order of the subjects rotates
+from round to round), on two workloads (bench/deliveries.py):
+
+- new orders: ~3 KB orders/create deliveries (generate_compact_orders:
+  distinct orders and customers over 8 shops, every webhook id new, no
+  duplicates; the list repeats every few seconds, so later passes update the
+  same rows);
+- updates: 2,000 existing orders of 500 customers in one shop (created
+  before the rounds, unmeasured) re-delivered as orders/paid, orders/updated
+  (twice, the same version) and orders/fulfilled, round-robin over the
+  orders, 5 % duplicates (generate_update_storm);
+
+and the subjects:
 
 - service: `python -m app serve` with N workers, talking straight to
   PostgreSQL, driven by wrk (bench/wrk.lua) at 32 connections (throughput)
@@ -18,10 +26,11 @@ round to round):
   driven like the service.
 
 Per run: deliveries/s, latency p50/p99/max, and CPU milliseconds per
-committed delivery of the service's (or loop's) processes, of PostgreSQL
-(the postmaster and all its children) and of wrk (bench/cpu.py). Per round:
+delivery of the service's (or loop's) processes, of PostgreSQL (the
+postmaster and all its children) and of wrk (bench/cpu.py), WAL bytes per
+delivery, and the CPU the rest of the machine used meanwhile. Per round:
 service/bare loop and service/textbook throughput ratios (at 32 connections);
-over the rounds: min-max of each.
+over the rounds: min-max of each, per workload.
 """
 
 from __future__ import annotations
@@ -45,12 +54,28 @@ from bench.cpu import (
     postmaster_pid,
     system_busy_seconds,
 )
-from bench.deliveries import Delivery, generate_compact_orders, write_lua_table
-from bench.load import NO_DUPLICATES, accepted_by_service, ledger_rows, wrk
+from bench.deliveries import (
+    Delivery,
+    generate_compact_orders,
+    generate_update_storm,
+    write_lua_table,
+)
+from bench.load import NO_DUPLICATES, accepted_by_service, ledger_rows, post_all, wrk
 from bench.textbook import TextbookServer
 
 SERVICE, BARE, TEXTBOOK = "service", "bare loop", "textbook"
 SUBJECTS = (SERVICE, BARE, TEXTBOOK)
+NEW_ORDERS, UPDATES = "new orders", "updates"
+WORKLOADS = (NEW_ORDERS, UPDATES)
+UPDATE_DUPLICATE_EVERY = 20  # 5 %, as in the realistic mix
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    deliveries: list[Delivery]  # what the runs send, cycling
+    seed: list[Delivery]  # sent once before the rounds (the rows the runs update)
+    duplicate_every: int  # every Nth request repeats the previous one
 
 
 @dataclass(frozen=True)
@@ -59,7 +84,10 @@ class Options:
     rounds: int
     seconds: float
     warmup_seconds: float
-    deliveries: int
+    deliveries: int  # new orders: distinct bodies
+    workloads: tuple[str, ...] = WORKLOADS
+    update_orders: int = 2000
+    update_customers: int = 500
     throughput_connections: int = 32
     latency_connections: int | None = 16  # None: no separate latency run
     bare_tasks: int = 16
@@ -68,17 +96,18 @@ class Options:
 
 @dataclass
 class Run:
+    workload: str
     workers: int  # the block's worker count (service and textbook; the bare loop is 1 process)
     round: int
     subject: str
     connections: int  # wrk connections, or the bare loop's tasks
     seconds: float
-    committed: int  # ledger rows of this run (every webhook id is new: one per 2xx)
+    committed: int  # ledger rows of this run (one per 2xx answer other than a duplicate)
     deliveries_per_second: float  # 2xx answers (bare loop: transactions) per second
     latency_ms: dict[str, float]
     non_2xx: int
     socket_errors: int
-    # CPU ms per committed delivery: "service" (the service's or textbook's process
+    # CPU ms per delivery (committed or duplicate): "service" (the service's or textbook's process
     # tree, or the bare loop's own process), "postgres", "generator" (wrk).
     cpu_ms_per_delivery: dict[str, float]
     counts_match: bool
@@ -92,6 +121,7 @@ class Run:
 
 @dataclass
 class Ratio:
+    workload: str
     workers: int
     round: int
     service_over_bare: float
@@ -102,11 +132,12 @@ class Ratio:
 @dataclass
 class CompareReport:
     options: dict[str, Any]
-    body_bytes_mean: float
+    body_bytes_mean: dict[str, float]
     runs: list[Run] = field(default_factory=list)
     ratios: list[Ratio] = field(default_factory=list)
-    # Per worker count: per subject min-max of throughput, p99 and CPU; the ratios' min-max.
-    summary: dict[str, Any] = field(default_factory=dict)
+    # Per workload, per worker count: per subject min-max of throughput, p99 and
+    # CPU; the ratios' min-max.
+    summary: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def counts_match(self) -> bool:
@@ -115,42 +146,62 @@ class CompareReport:
 
 def run(stack: Stack, options: Options, workdir: Path, secret: str) -> CompareReport:
     assert stack.postgres is not None and stack.postgres_url is not None
-    deliveries = generate_compact_orders(secret, count=options.deliveries)
-    lua_table = workdir / "compact-orders.lua"
-    write_lua_table(deliveries, lua_table)
+    workloads = [_workload(name, options, secret) for name in options.workloads]
     report = CompareReport(
         options=asdict(options),
-        body_bytes_mean=statistics.fmean(len(d.body) for d in deliveries),
-    )
-    print(
-        f"\nhead-to-head: {len(deliveries)} orders/create bodies of "
-        f"{report.body_bytes_mean:.0f} bytes, {options.rounds} rounds of {options.seconds:g} s, "
-        f"straight to PostgreSQL"
+        body_bytes_mean={
+            w.name: statistics.fmean(len(d.body) for d in w.deliveries) for w in workloads
+        },
     )
     pg_pid = postmaster_pid(stack.postgres.pgdata)
     minimal_url = asyncio.run(bare.create_minimal_database(stack.postgres_url))
     original_workers = stack.workers
-    subjects = _Subjects(stack, options, lua_table, deliveries, minimal_url, pg_pid)
     try:
-        for workers in options.workers:
-            _block(subjects, report, workers, secret)
+        for workload in workloads:
+            lua_table = workdir / f"compare-{workload.name.replace(' ', '-')}.lua"
+            write_lua_table(workload.deliveries, lua_table)
+            print(
+                f"\nhead-to-head, {workload.name}: {len(workload.deliveries)} bodies of "
+                f"{report.body_bytes_mean[workload.name]:.0f} bytes, {options.rounds} rounds of "
+                f"{options.seconds:g} s, straight to PostgreSQL"
+            )
+            subjects = _Subjects(stack, options, lua_table, workload, minimal_url, pg_pid)
+            for workers in options.workers:
+                _block(subjects, report, workers, secret)
     finally:
         stack.workers = original_workers
         asyncio.run(bare.drop_minimal_database(stack.postgres_url))
-    for workers in options.workers:
-        report.summary[str(workers)] = _summary(report, workers, options)
+    for workload in workloads:
+        report.summary[workload.name] = {
+            str(workers): _summary(report, workload.name, workers, options)
+            for workers in options.workers
+        }
     return report
+
+
+def _workload(name: str, options: Options, secret: str) -> Workload:
+    if name == NEW_ORDERS:
+        deliveries = generate_compact_orders(secret, count=options.deliveries)
+        return Workload(name, deliveries, [], NO_DUPLICATES)
+    storm = generate_update_storm(
+        secret, orders=options.update_orders, customers=options.update_customers
+    )
+    return Workload(name, storm.updates, storm.seed, UPDATE_DUPLICATE_EVERY)
 
 
 def _block(subjects: _Subjects, report: CompareReport, workers: int, secret: str) -> None:
     """Restart the service with `workers`, start the textbook service alike, run the rounds."""
-    stack, options = subjects.stack, subjects.options
+    stack, options, workload = subjects.stack, subjects.options, subjects.workload
     stack.workers = workers
     stack.stop_service()
     stack.extra_env["DATABASE_URL"] = stack.postgres_url or ""
     stack.start_service()
     with TextbookServer(subjects.minimal_url, secret, workers) as textbook:
         subjects.textbook = textbook
+        if workload.seed:
+            # Unmeasured: the rows the workload updates (the minimal database's
+            # once, for the bare loop and the textbook service alike).
+            subjects.seed(workers)
         if options.warmup_seconds:
             # Unmeasured: connections opened, plans and caches warm, first pages written.
             warmup, busy = options.warmup_seconds, options.throughput_connections
@@ -179,10 +230,10 @@ def _block(subjects: _Subjects, report: CompareReport, workers: int, secret: str
             for result in runs:
                 _print_run(result)
             report.runs += runs
-            report.ratios.append(_ratio(runs, workers, number, options))
+            report.ratios.append(_ratio(runs, workload.name, workers, number, options))
             ratio = report.ratios[-1]
             print(
-                f"  round {number + 1}, {workers} worker(s): service/bare loop "
+                f"  round {number + 1}, {workload.name}, {workers} worker(s): service/bare loop "
                 f"{ratio.service_over_bare:.2f}, service/textbook {ratio.service_over_textbook:.2f}"
             )
 
@@ -195,17 +246,31 @@ class _Subjects:
         stack: Stack,
         options: Options,
         lua_table: Path,
-        deliveries: list[Delivery],
+        workload: Workload,
         minimal_url: str,
         pg_pid: int,
     ) -> None:
         self.stack = stack
         self.options = options
         self.lua_table = lua_table
-        self.deliveries = deliveries
+        self.workload = workload
         self.minimal_url = minimal_url
         self.pg_pid = pg_pid
         self.textbook: TextbookServer | None = None
+        self.minimal_seeded = False
+
+    def seed(self, workers: int) -> None:
+        """The workload's seed deliveries, once through the service and once into the
+        minimal database."""
+        run_id = f"seed-{workers}-{time.monotonic_ns()}"
+        answered = asyncio.run(
+            post_all(self.stack.base_url, self.workload.seed, run_id, self.options.bare_tasks)
+        )
+        if answered != len(self.workload.seed):
+            raise RuntimeError(f"seeding: {answered} of {len(self.workload.seed)} answered 2xx")
+        if not self.minimal_seeded:
+            asyncio.run(bare.seed(self.minimal_url, self.workload.seed, run_id))
+            self.minimal_seeded = True
 
     def service(self, workers: int, number: int, connections: int, seconds: float) -> Run:
         return self.http(SERVICE, workers, number, connections, seconds)
@@ -224,7 +289,9 @@ class _Subjects:
         noise = _Noise()
         meter = CpuMeter(service=pid, postgres=self.pg_pid).start()
         generator_before = children_cpu_seconds()
-        figures = wrk(base_url, connections, seconds, self.lua_table, run_id, NO_DUPLICATES)
+        figures = wrk(
+            base_url, connections, seconds, self.lua_table, run_id, self.workload.duplicate_every
+        )
         generator = children_cpu_seconds() - generator_before
         time.sleep(self.options.settle_seconds)
         cpu = {**meter.stop(), "generator": generator}
@@ -243,6 +310,7 @@ class _Subjects:
         duration = figures["duration_us"] / 1e6
         answered_2xx = figures["accepted"] + figures["duplicate"] + figures["other_2xx"]
         return Run(
+            workload=self.workload.name,
             workers=workers,
             round=number,
             subject=subject,
@@ -253,7 +321,7 @@ class _Subjects:
             latency_ms={name: figures["latency_us"][name] / 1000 for name in ("p50", "p99", "max")},
             non_2xx=figures["non_2xx"],
             socket_errors=figures["socket_errors"] + figures["timeouts"],
-            cpu_ms_per_delivery=_per_delivery(cpu, committed),
+            cpu_ms_per_delivery=_per_delivery(cpu, committed + figures["duplicate"]),
             counts_match=counts_match and figures["non_2xx"] == 0,
             wal_bytes_per_delivery=wal / max(1, committed),
             other_cpu_share=other_share,
@@ -266,11 +334,12 @@ class _Subjects:
         result = asyncio.run(
             bare.bare_loop(
                 self.minimal_url,
-                self.deliveries,
+                self.workload.deliveries,
                 run=run_id,
                 seconds=seconds,
                 postmaster_pid=self.pg_pid,
                 tasks=self.options.bare_tasks,
+                duplicate_every=self.workload.duplicate_every,
             )
         )
         other_share = noise.share(result.postgres_cpu_seconds)  # the loop is this process
@@ -282,6 +351,7 @@ class _Subjects:
             "generator": 0.0,
         }
         return Run(
+            workload=self.workload.name,
             workers=workers,
             round=number,
             subject=BARE,
@@ -292,8 +362,8 @@ class _Subjects:
             latency_ms=result.latency_ms,
             non_2xx=0,
             socket_errors=0,
-            cpu_ms_per_delivery=_per_delivery(cpu, committed),
-            counts_match=committed == result.transactions and result.duplicates == 0,
+            cpu_ms_per_delivery=_per_delivery(cpu, committed + result.duplicates),
+            counts_match=committed == result.transactions,
             wal_bytes_per_delivery=wal / max(1, committed),
             other_cpu_share=other_share,
         )
@@ -351,7 +421,7 @@ def _per_delivery(cpu: dict[str, float], committed: int) -> dict[str, float]:
     return {name: 1000 * seconds / max(1, committed) for name, seconds in cpu.items()}
 
 
-def _ratio(runs: list[Run], workers: int, number: int, options: Options) -> Ratio:
+def _ratio(runs: list[Run], workload: str, workers: int, number: int, options: Options) -> Ratio:
     def throughput(subject: str) -> float:
         return next(
             run.deliveries_per_second
@@ -362,6 +432,7 @@ def _ratio(runs: list[Run], workers: int, number: int, options: Options) -> Rati
 
     service, bare_loop, textbook = throughput(SERVICE), throughput(BARE), throughput(TEXTBOOK)
     return Ratio(
+        workload=workload,
         workers=workers,
         round=number,
         service_over_bare=service / bare_loop,
@@ -374,9 +445,11 @@ def _span(values: list[float]) -> list[float]:
     return [min(values), max(values)] if values else []
 
 
-def _summary(report: CompareReport, workers: int, options: Options) -> dict[str, Any]:
-    runs = [run for run in report.runs if run.workers == workers]
-    ratios = [ratio for ratio in report.ratios if ratio.workers == workers]
+def _summary(
+    report: CompareReport, workload: str, workers: int, options: Options
+) -> dict[str, Any]:
+    runs = [run for run in report.runs if run.workers == workers and run.workload == workload]
+    ratios = [r for r in report.ratios if r.workers == workers and r.workload == workload]
 
     def select(subject: str, connections: int | None) -> list[Run]:
         return [
@@ -410,6 +483,8 @@ def _summary(report: CompareReport, workers: int, options: Options) -> dict[str,
     summary["rest_of_machine_cpu_share"] = _span([run.other_cpu_share for run in runs])
     summary["goal_ratio_at_least_1"] = bool(over_bare) and min(over_bare) >= 1.0
     summary["goal_p99_under_50ms"] = bool(service_p99) and service_p99[1] < 50.0
+    summary["non_2xx"] = sum(run.non_2xx for run in runs)
+    summary["counts_match"] = all(run.counts_match for run in runs)
     return summary
 
 
@@ -419,7 +494,8 @@ def _summary(report: CompareReport, workers: int, options: Options) -> dict[str,
 def _print_run(run: Run) -> None:
     cpu = run.cpu_ms_per_delivery
     print(
-        f"  r{run.round + 1} w{run.workers} {run.subject:9} c={run.connections:<3} "
+        f"  {run.workload[:7]:7} r{run.round + 1} w{run.workers} {run.subject:9} "
+        f"c={run.connections:<3} "
         f"{run.deliveries_per_second:6.0f}/s  p50 {run.latency_ms['p50']:5.1f} "
         f"p99 {run.latency_ms['p99']:5.1f} ms  CPU ms/delivery: service {cpu['service']:.2f} "
         f"postgres {cpu['postgres']:.2f} generator {cpu['generator']:.2f}  "
@@ -442,39 +518,46 @@ def _verdict(met: bool) -> str:
 
 def print_report(report: CompareReport) -> None:
     options = report.options
-    for workers, summary in report.summary.items():
+    for workload, per_workers in report.summary.items():
+        for workers, summary in per_workers.items():
+            _print_summary(workload, workers, summary, options)
+
+
+def _print_summary(workload: str, workers: str, summary: dict[str, Any], options: Any) -> None:
+    print(
+        f"\nhead-to-head, {workload}, {workers} worker(s), {options['rounds']} round(s) of "
+        f"{options['seconds']:g} s, min-max over rounds "
+        f"(deliveries/s and CPU at {options['throughput_connections']} connections, "
+        f"p99 also at {options['latency_connections'] or '-'})"
+    )
+    print(
+        f"{'subject':10} {'deliveries/s':>14} "
+        f"{'p99 ms @' + str(options['throughput_connections']):>12} "
+        f"{'p99 ms @' + str(options['latency_connections'] or '-'):>12} "
+        f"{'CPU ms/delivery: service':>25} {'postgres':>11} {'generator':>11} "
+        f"{'WAL KB/delivery':>16}"
+    )
+    for subject in SUBJECTS:
+        figures = summary[subject]
+        cpu: dict[str, list[float]] = figures["cpu_ms_per_delivery"]
         print(
-            f"\nhead-to-head, {workers} worker(s), {options['rounds']} round(s) of "
-            f"{options['seconds']:g} s, min-max over rounds "
-            f"(deliveries/s and CPU at {options['throughput_connections']} connections, "
-            f"p99 also at {options['latency_connections'] or '-'})"
+            f"{subject:10} {_fmt(figures['deliveries_per_second']):>14} "
+            f"{_fmt(figures['p99_ms_at_throughput_connections'], 1):>12} "
+            f"{_fmt(figures['p99_ms_at_latency_connections'], 1):>12} "
+            f"{_fmt(cpu['service'], 2):>25} {_fmt(cpu['postgres'], 2):>11} "
+            f"{_fmt(cpu['generator'], 2):>11} "
+            f"{_fmt([v / 1024 for v in figures['wal_bytes_per_delivery']], 1):>16}"
         )
-        print(
-            f"{'subject':10} {'deliveries/s':>14} "
-            f"{'p99 ms @' + str(options['throughput_connections']):>12} "
-            f"{'p99 ms @' + str(options['latency_connections'] or '-'):>12} "
-            f"{'CPU ms/delivery: service':>25} {'postgres':>11} {'generator':>11} "
-            f"{'WAL KB/delivery':>16}"
-        )
-        for subject in SUBJECTS:
-            figures = summary[subject]
-            cpu: dict[str, list[float]] = figures["cpu_ms_per_delivery"]
-            print(
-                f"{subject:10} {_fmt(figures['deliveries_per_second']):>14} "
-                f"{_fmt(figures['p99_ms_at_throughput_connections'], 1):>12} "
-                f"{_fmt(figures['p99_ms_at_latency_connections'], 1):>12} "
-                f"{_fmt(cpu['service'], 2):>25} {_fmt(cpu['postgres'], 2):>11} "
-                f"{_fmt(cpu['generator'], 2):>11} "
-                f"{_fmt([v / 1024 for v in figures['wal_bytes_per_delivery']], 1):>16}"
-            )
-        print(
-            f"service/bare loop {_fmt(summary['service_over_bare'], 2)} "
-            f"(goal >= 1.0: {_verdict(summary['goal_ratio_at_least_1'])}), "
-            f"service/textbook {_fmt(summary['service_over_textbook'], 2)}, "
-            f"textbook/bare loop {_fmt(summary['textbook_over_bare'], 2)}; "
-            f"service p99 at {options['latency_connections'] or '-'} connections "
-            f"{_fmt(summary[SERVICE]['p99_ms_at_latency_connections'], 1)} ms "
-            f"(goal < 50 ms: {_verdict(summary['goal_p99_under_50ms'])}); the rest of the "
-            f"machine used {_fmt([100 * v for v in summary['rest_of_machine_cpu_share']])} % "
-            f"of the CPU meanwhile"
-        )
+    print(
+        f"service/bare loop {_fmt(summary['service_over_bare'], 2)} "
+        f"(goal >= 1.0: {_verdict(summary['goal_ratio_at_least_1'])}), "
+        f"service/textbook {_fmt(summary['service_over_textbook'], 2)}, "
+        f"textbook/bare loop {_fmt(summary['textbook_over_bare'], 2)}; "
+        f"service p99 at {options['latency_connections'] or '-'} connections "
+        f"{_fmt(summary[SERVICE]['p99_ms_at_latency_connections'], 1)} ms "
+        f"(goal < 50 ms: {_verdict(summary['goal_p99_under_50ms'])}); "
+        f"non-2xx {summary['non_2xx']}, ledger counts "
+        f"{'equal to what was acknowledged' if summary['counts_match'] else 'MISMATCH'}; "
+        f"the rest of the machine used "
+        f"{_fmt([100 * v for v in summary['rest_of_machine_cpu_share']])} % of the CPU meanwhile"
+    )

@@ -6,12 +6,16 @@ Shared by the realistic-mix runs (bench/__main__.py) and the head-to-head
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
+
+from bench.deliveries import Delivery
 
 HERE = Path(__file__).resolve().parent
 NO_DUPLICATES = 1_000_000_000  # "a duplicate every N requests" that never comes
@@ -73,3 +77,34 @@ def accepted_by_service(log: str, run: str) -> int:
             outcome = json.loads(line).get("outcome")
             accepted += outcome in ("processed", "stale", "failed", "ignored")
     return accepted
+
+
+async def post_all(base_url: str, deliveries: list[Delivery], run: str, concurrency: int) -> int:
+    """POST every delivery once (webhook ids `<run>-<n>`), `concurrency` at a time.
+
+    Returns how many were answered 2xx; used to create the rows a workload then
+    updates, before anything is measured.
+    """
+    queue = iter(enumerate(deliveries))
+    answered = 0
+
+    async def sender(client: httpx.AsyncClient) -> None:
+        nonlocal answered
+        for number, delivery in queue:
+            response = await client.post(
+                "/webhooks/shopify",
+                content=delivery.body,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Shopify-Topic": delivery.topic,
+                    "X-Shopify-Shop-Domain": delivery.shop,
+                    "X-Shopify-Hmac-Sha256": delivery.signature,
+                    "X-Shopify-Webhook-Id": f"{run}-{number}",
+                    "X-Shopify-API-Version": "2026-07",
+                },
+            )
+            answered += response.is_success
+
+    async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
+        await asyncio.gather(*(sender(client) for _ in range(concurrency)))
+    return answered
