@@ -3,21 +3,14 @@
 -- edit. Written again by `python -m app db dump-schema` with DATABASE_URL set
 -- to a PostgreSQL 15 server (it migrates a scratch database there).
 
-CREATE FUNCTION public.ingest_apply_customer_delete(p_shop text, p_customer_shopify_id text) RETURNS boolean
+CREATE FUNCTION public.ingest_apply_changes(p_changes jsonb, p_only bigint[]) RETURNS TABLE(n bigint, applied boolean)
     LANGUAGE plpgsql
-    AS $$ app/db/functions/ingest_apply_customer_delete.sql $$;
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$ app/db/functions/ingest_apply_changes.sql $$;
 
-CREATE FUNCTION public.ingest_apply_order(p_shop text, p_order_shopify_id text, p_total_price numeric, p_current_total_price numeric, p_currency text, p_financial_status text, p_fulfillment_status text, p_cancelled_at timestamp with time zone, p_name text, p_email text, p_test boolean, p_line_items jsonb, p_created_at timestamp with time zone, p_updated_at timestamp with time zone, p_customer_shopify_id text, p_customer_email text, p_customer_name text, p_customer_phone text, p_customer_tags text[], p_customer_has_tags boolean, p_customer_created_at timestamp with time zone, p_customer_updated_at timestamp with time zone, OUT applied boolean, OUT customer_ids uuid[]) RETURNS record
-    LANGUAGE plpgsql
-    AS $$ app/db/functions/ingest_apply_order.sql $$;
-
-CREATE FUNCTION public.ingest_apply_order_delete(p_shop text, p_order_shopify_id text, OUT applied boolean, OUT customer_ids uuid[]) RETURNS record
-    LANGUAGE plpgsql
-    AS $$ app/db/functions/ingest_apply_order_delete.sql $$;
-
-CREATE FUNCTION public.ingest_customer_redacted(p_shop text, p_shopify_id text) RETURNS boolean
+CREATE FUNCTION public.ingest_changes(p_changes jsonb, p_only bigint[]) RETURNS TABLE(n bigint, kind text, shop text, order_shopify_id text, total_price numeric, current_total_price numeric, currency text, financial_status text, fulfillment_status text, cancelled_at timestamp with time zone, name text, email text, test boolean, line_items jsonb, created_at timestamp with time zone, updated_at timestamp with time zone, customer_shopify_id text, customer_email text, customer_name text, customer_phone text, customer_tags text[], customer_has_tags boolean, customer_created_at timestamp with time zone, customer_updated_at timestamp with time zone, customer_email_marketing_state text, customer_email_marketing_opt_in_level text, customer_email_marketing_updated_at timestamp with time zone, customer_sms_marketing_state text, customer_sms_marketing_opt_in_level text, customer_sms_marketing_updated_at timestamp with time zone)
     LANGUAGE sql STABLE
-    AS $$ app/db/functions/ingest_customer_redacted.sql $$;
+    AS $$ app/db/functions/ingest_changes.sql $$;
 
 CREATE FUNCTION public.ingest_deliveries(p_lock_timeout_ms integer, p_wait boolean, p_deliveries jsonb) RETURNS TABLE(item bigint, ledger_id uuid, applied boolean, redacted boolean, busy boolean)
     LANGUAGE plpgsql
@@ -48,20 +41,19 @@ CREATE FUNCTION public.ingest_record(p_ledger_id uuid, p_shop text, p_webhook_id
     LANGUAGE plpgsql
     AS $$ app/db/functions/ingest_record.sql $$;
 
-CREATE FUNCTION public.ingest_upsert_customer(p_shop text, p_shopify_id text, p_email text, p_name text, p_phone text, p_tags text[], p_has_tags boolean, p_created_at timestamp with time zone, p_updated_at timestamp with time zone, OUT customer_id uuid, OUT applied boolean) RETURNS record
+CREATE FUNCTION public.ingest_record_deliveries(p_deliveries jsonb, p_only bigint[], p_status text, p_last_error text) RETURNS TABLE(n bigint, ledger_id uuid)
     LANGUAGE plpgsql
-    AS $$ app/db/functions/ingest_upsert_customer.sql $$;
-
-CREATE FUNCTION public.sync_apply_consent(p_customer_id uuid, p_state text, p_opt_in_level text, p_updated_at timestamp with time zone, p_channel text) RETURNS void
-    LANGUAGE plpgsql
-    AS $$ app/db/functions/sync_apply_consent.sql $$;
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$ app/db/functions/ingest_record_deliveries.sql $$;
 
 CREATE FUNCTION public.sync_apply_customers(p_lock_timeout_ms integer, p_shop text, p_customers jsonb, OUT applied integer, OUT stale integer) RETURNS record
     LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$ app/db/functions/sync_apply_customers.sql $$;
 
 CREATE FUNCTION public.sync_apply_orders(p_lock_timeout_ms integer, p_shop text, p_orders jsonb, OUT applied integer, OUT stale integer) RETURNS record
     LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$ app/db/functions/sync_apply_orders.sql $$;
 
 CREATE TABLE public.automations (

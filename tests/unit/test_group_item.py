@@ -1,7 +1,9 @@
-"""GroupItem and the fields ingest_deliveries reads: the same names, of compatible types.
+"""GroupItem and the fields the delivery functions read: the same names, of compatible types.
 
-A key the function does not read, or one it reads that GroupItem has not,
-would silently be NULL there.
+ingest_deliveries reads the group's items through ingest_record_deliveries
+(the ledger's fields), ingest_changes (the order's and customer's) and itself
+(`kind`, `scrubbed`, the lock keys). A key they do not read, or one they read
+that GroupItem has not, would silently be NULL there.
 """
 
 from __future__ import annotations
@@ -13,7 +15,17 @@ import msgspec.inspect as mi
 from app.db.function_files import live_functions
 from app.webhooks.grouping import GroupItem
 
-SOURCE = live_functions()["ingest_deliveries"]
+FUNCTIONS = live_functions()
+SOURCE = FUNCTIONS["ingest_deliveries"]
+# What only the sync gives ingest_changes (line items inline, marketing consent).
+SYNC_ONLY = {
+    "line_items",
+    *(
+        f"customer_{channel}_marketing_{what}"
+        for channel in ("email", "sms")
+        for what in ("state", "opt_in_level", "updated_at")
+    ),
+}
 
 # The PostgreSQL type a JSON value of each msgspec type converts to.
 SQL_TYPES: dict[type[mi.Type], str] = {
@@ -35,19 +47,33 @@ def sql_type(field_type: mi.Type) -> str:
     return SQL_TYPES[type(field_type)]
 
 
+def columns(function: str) -> dict[str, str]:
+    found = re.search(r"jsonb_to_record\(e\.value\) AS t\(([^)]*)\)", FUNCTIONS[function])
+    assert found is not None, f"{function}.sql: no jsonb_to_record(e.value) AS t(...)"
+    return dict(column.split() for column in found.group(1).split(","))
+
+
 def test_group_item_has_the_columns_of_jsonb_to_record_with_their_types() -> None:
-    found = re.search(r"jsonb_to_record\(e\.value\) AS t\(([^)]*)\)", SOURCE)
-    assert found is not None, "ingest_deliveries.sql: no jsonb_to_record(e.value) AS t(...)"
-    columns = dict(column.split() for column in found.group(1).split(","))
+    ledger = columns("ingest_record_deliveries")
+    changes = {k: v for k, v in columns("ingest_changes").items() if k not in SYNC_ONLY}
+    assert all(changes[name] == ledger[name] for name in ledger.keys() & changes.keys())
+    read = {**ledger, **changes, "scrubbed": "boolean"}
 
     info = mi.type_info(GroupItem)
     assert isinstance(info, mi.StructType)
     fields = {field.encode_name: sql_type(field.type) for field in info.fields}
 
-    assert fields == columns
+    assert fields == read
 
 
-def test_the_keys_read_for_the_locks_are_group_item_fields() -> None:
-    keys = set(re.findall(r"e\.value ->> '(\w+)'", SOURCE))
-    assert keys == {"shop", "order_shopify_id", "customer_shopify_id"}
+def test_the_keys_ingest_deliveries_reads_itself_are_group_item_fields() -> None:
+    keys = set(re.findall(r"e\.value (?:->>|->|\?) '(\w+)'", SOURCE))
+    assert keys == {
+        "kind",
+        "shop",
+        "order_shopify_id",
+        "customer_shopify_id",
+        "scrubbed",
+        "ledger_id",
+    }
     assert keys <= set(GroupItem.__struct_fields__)

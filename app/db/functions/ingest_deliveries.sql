@@ -13,14 +13,16 @@
 --   With p_wait it waits for them (up to p_lock_timeout_ms); without, it
 --   takes only those free at once and leaves out, unwritten, each delivery
 --   one of whose locks is held elsewhere (`busy`).
--- * Then each delivery in array order, by the same rules as one alone, seeing
---   the writes of those before it (two versions of one order end as the
---   newer): a delivery about a redacted customer is written only once its
---   payload is scrubbed (until then `redacted`, ledger_id NULL); its ledger
---   row comes first, and a duplicate webhook id (ledger_id NULL) writes
---   nothing else; then the upsert or delete, `applied` false when stale or
---   already deleted; the totals of the customers whose orders changed are
---   recomputed at once.
+-- * Then, with a few set-based statements for the whole group, the result of
+--   each delivery in array order by the same rules as one alone, seeing the
+--   writes of those before it (two versions of one order end as the newer):
+--   a delivery about a redacted customer is written only once its payload is
+--   scrubbed (until then `redacted`, ledger_id NULL); its ledger row comes
+--   first (ingest_record_deliveries: new shops created first, in sorted
+--   order), and a duplicate webhook id (ledger_id NULL) writes nothing else;
+--   then the upserts and deletes (ingest_apply_changes, the rules the sync
+--   applies too), `applied` false when stale or already deleted; the totals
+--   of the customers whose counted orders changed are recomputed.
 -- * One row per delivery, `item` its place in the array from 1. A delivery
 --   PostgreSQL refuses fails the whole call: nothing of the group is written.
 -- Generic plans: with a custom plan per call (chosen, as it looks cheaper for
@@ -36,18 +38,30 @@ DECLARE
     v_customer_keys bigint[];
     v_stored_customer_keys bigint[];
     v_busy bigint[];
-    d record;
-    v_payload jsonb;
-    v_customer_ids uuid[];
+    v_unknown_kind text;
+    -- Deliveries by number: left out (busy), about a redacted customer,
+    -- recorded (with their ledger rows' ids), applied.
+    v_busy_items bigint[] := ARRAY[]::bigint[];
+    v_redacted bigint[];
+    v_to_record bigint[];
+    v_recorded bigint[];
+    v_ledger_ids uuid[];
+    v_applied bigint[];
 BEGIN
     PERFORM set_config('lock_timeout', p_lock_timeout_ms || 'ms', true);
     SELECT array_agg(ingest_lock_key(e.value ->> 'shop', 'shop', '') ORDER BY e.n),
            array_agg(ingest_lock_key(e.value ->> 'shop', 'order', e.value ->> 'order_shopify_id')
                      ORDER BY e.n),
            array_agg(ingest_lock_key(e.value ->> 'shop', 'customer',
-                                     e.value ->> 'customer_shopify_id') ORDER BY e.n)
-    INTO v_shop_keys, v_order_keys, v_customer_keys
+                                     e.value ->> 'customer_shopify_id') ORDER BY e.n),
+           min(coalesce(e.value ->> 'kind', 'NULL')) FILTER (
+               WHERE (e.value ->> 'kind' IN ('order', 'order_delete', 'customer',
+                                             'customer_delete')) IS NOT TRUE)
+    INTO v_shop_keys, v_order_keys, v_customer_keys, v_unknown_kind
     FROM jsonb_array_elements(p_deliveries) WITH ORDINALITY AS e(value, n);
+    IF v_unknown_kind IS NOT NULL THEN
+        RAISE EXCEPTION 'ingest_deliveries: unknown kind %', v_unknown_kind;
+    END IF;
     v_busy := ingest_lock_keys(v_shop_keys, true, p_wait);
     v_busy := v_busy || ingest_lock_keys(v_order_keys, false, p_wait);
     -- Holding the orders' locks: their stored customers cannot change. Looked
@@ -62,78 +76,54 @@ BEGIN
         FROM jsonb_array_elements(p_deliveries) WITH ORDINALITY AS e(value, n) ORDER BY e.n);
     v_busy := v_busy
         || ingest_lock_keys(v_customer_keys || v_stored_customer_keys, false, p_wait);
-    FOR d IN
-        SELECT t.*, e.n AS number
-        FROM jsonb_array_elements(p_deliveries) WITH ORDINALITY AS e(value, n),
-             jsonb_to_record(e.value) AS t(
-                 kind text, ledger_id uuid, shop text, webhook_id text, event_id text,
-                 topic text, api_version text, triggered_at timestamptz, payload jsonb,
-                 scrubbed boolean,
-                 order_shopify_id text, total_price numeric, current_total_price numeric,
-                 currency text, financial_status text, fulfillment_status text,
-                 cancelled_at timestamptz, name text, email text, test boolean,
-                 created_at timestamptz, updated_at timestamptz,
-                 customer_shopify_id text, customer_email text, customer_name text,
-                 customer_phone text, customer_tags text[], customer_has_tags boolean,
-                 customer_created_at timestamptz, customer_updated_at timestamptz)
-        ORDER BY e.n
-    LOOP
-        item := d.number;
-        ledger_id := NULL;
-        applied := NULL;
-        redacted := false;
-        busy := cardinality(v_busy) > 0
-                AND ARRAY[v_shop_keys[d.number], v_order_keys[d.number],
-                          v_customer_keys[d.number], v_stored_customer_keys[d.number]] && v_busy;
-        IF busy THEN
-            applied := false;
-            RETURN NEXT;
-            CONTINUE;
+    IF cardinality(v_busy) > 0 THEN
+        v_busy_items := ARRAY(
+            SELECT i FROM generate_subscripts(v_shop_keys, 1) AS i
+            WHERE ARRAY[v_shop_keys[i], v_order_keys[i], v_customer_keys[i],
+                        v_stored_customer_keys[i]] && v_busy);
+    END IF;
+    v_redacted := ARRAY(
+        SELECT e.n
+        FROM jsonb_array_elements(p_deliveries) WITH ORDINALITY AS e(value, n)
+        JOIN customers AS c
+            ON c.shop_id = e.value ->> 'shop' AND c.shopify_id = e.value ->> 'customer_shopify_id'
+        WHERE e.value ->> 'kind' IN ('order', 'customer') AND c.redacted_at IS NOT NULL
+          AND NOT e.n = ANY(v_busy_items));
+    v_to_record := ARRAY(
+        SELECT e.n
+        FROM jsonb_array_elements(p_deliveries) WITH ORDINALITY AS e(value, n)
+        WHERE NOT e.n = ANY(v_busy_items)
+          AND NOT (e.n = ANY(v_redacted) AND (e.value -> 'scrubbed') IS DISTINCT FROM 'true'));
+    IF cardinality(v_to_record) > 0 THEN
+        -- A replay's payload is the stored one (a replay never rewrites it).
+        IF EXISTS (SELECT FROM jsonb_array_elements(p_deliveries) AS e(value)
+                   WHERE e.value ? 'ledger_id') THEN
+            p_deliveries := (
+                SELECT jsonb_agg(CASE WHEN w.id IS NULL THEN e.value
+                                      ELSE e.value || jsonb_build_object('payload', w.payload)
+                                 END ORDER BY e.n)
+                FROM jsonb_array_elements(p_deliveries) WITH ORDINALITY AS e(value, n)
+                LEFT JOIN webhook_events AS w ON w.id = (e.value ->> 'ledger_id')::uuid);
         END IF;
-        IF d.kind IS NULL OR d.kind NOT IN ('order', 'order_delete', 'customer', 'customer_delete')
-        THEN
-            RAISE EXCEPTION 'ingest_deliveries: unknown kind %', d.kind;
-        END IF;
-        redacted := d.kind IN ('order', 'customer') AND d.customer_shopify_id IS NOT NULL
-                    AND ingest_customer_redacted(d.shop, d.customer_shopify_id);
-        IF redacted AND NOT d.scrubbed THEN
-            RETURN NEXT;
-            CONTINUE;
-        END IF;
-        SELECT r.ledger_id, r.payload INTO ledger_id, v_payload
-        FROM ingest_record(d.ledger_id, d.shop, d.webhook_id, d.event_id, d.topic, d.api_version,
-                           d.triggered_at, d.payload, 'processed', NULL) AS r;
-        IF ledger_id IS NULL THEN
-            RETURN NEXT;
-            CONTINUE;
-        END IF;
-        v_customer_ids := NULL;
-        IF d.kind = 'order' THEN
-            -- line_items from the payload PostgreSQL parsed for the ledger.
-            SELECT a.applied, a.customer_ids INTO applied, v_customer_ids
-            FROM ingest_apply_order(
-                d.shop, d.order_shopify_id, d.total_price, d.current_total_price, d.currency,
-                d.financial_status, d.fulfillment_status, d.cancelled_at, d.name, d.email,
-                d.test, nullif(v_payload -> 'line_items', 'null'), d.created_at, d.updated_at,
-                d.customer_shopify_id, d.customer_email, d.customer_name, d.customer_phone,
-                d.customer_tags, d.customer_has_tags, d.customer_created_at,
-                d.customer_updated_at) AS a;
-        ELSIF d.kind = 'order_delete' THEN
-            SELECT a.applied, a.customer_ids INTO applied, v_customer_ids
-            FROM ingest_apply_order_delete(d.shop, d.order_shopify_id) AS a;
-        ELSIF d.kind = 'customer' THEN
-            SELECT u.applied INTO applied
-            FROM ingest_upsert_customer(
-                d.shop, d.customer_shopify_id, d.customer_email, d.customer_name,
-                d.customer_phone, d.customer_tags, d.customer_has_tags, d.customer_created_at,
-                d.customer_updated_at) AS u;
-        ELSE
-            applied := ingest_apply_customer_delete(d.shop, d.customer_shopify_id);
-        END IF;
-        IF applied AND cardinality(v_customer_ids) > 0 THEN
-            PERFORM ingest_recompute_totals(v_customer_ids);
-        END IF;
-        RETURN NEXT;
-    END LOOP;
+        SELECT coalesce(array_agg(r.n ORDER BY r.n), ARRAY[]::bigint[]),
+               array_agg(r.ledger_id ORDER BY r.n)
+        INTO v_recorded, v_ledger_ids
+        FROM ingest_record_deliveries(p_deliveries, v_to_record, 'processed', NULL) AS r
+        WHERE r.ledger_id IS NOT NULL;
+    END IF;
+    IF cardinality(v_recorded) > 0 THEN
+        v_applied := ARRAY(
+            SELECT a.n FROM ingest_apply_changes(p_deliveries, v_recorded) AS a WHERE a.applied);
+    END IF;
+    RETURN QUERY
+        SELECT i::bigint,
+               r.ledger_id,
+               CASE WHEN i = ANY(v_busy_items) THEN false
+                    WHEN r.ledger_id IS NOT NULL THEN i = ANY(coalesce(v_applied, '{}')) END,
+               i = ANY(v_redacted),
+               i = ANY(v_busy_items)
+        FROM generate_series(1, jsonb_array_length(p_deliveries)) AS i
+        LEFT JOIN unnest(v_recorded, v_ledger_ids) AS r(n, ledger_id) ON r.n = i
+        ORDER BY i;
 END
 $$;

@@ -5,25 +5,20 @@
 -- created_at, updated_at.
 -- Guarantees: the locks a delivery takes, in the same order (the shop's,
 -- shared, then the orders', then the customers': those of the batch and those
--- stored on its orders), so sync and deliveries queue for each other; each
--- order follows an order delivery's rules (ingest_apply_order); a customer
--- the shop does not know yet is created empty (its own data comes with the
--- customers); an order of a redacted customer is written without its email;
--- the totals of every customer whose orders changed are recomputed once, at
--- the end. Returns how many orders were written (applied) and how many were
--- stale.
+-- stored on its orders), so sync and deliveries queue for each other; the
+-- batch is applied by ingest_apply_changes, the rules order deliveries
+-- follow; a customer the shop does not know yet is created empty (its own
+-- data comes with the customers); an order of a redacted customer is written
+-- without its email; the totals of every customer whose counted orders
+-- changed are recomputed once. Returns how many orders were written
+-- (applied) and how many were stale.
 CREATE OR REPLACE FUNCTION sync_apply_orders(
     p_lock_timeout_ms integer, p_shop text, p_orders jsonb,
     OUT applied integer, OUT stale integer)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
-    v_order jsonb;
-    v_customer_shopify_id text;
-    v_written record;
-    v_touched uuid[] := ARRAY[]::uuid[];
+    v_changes jsonb;
 BEGIN
-    applied := 0;
-    stale := 0;
     PERFORM ingest_lock_shop(p_shop, false, p_lock_timeout_ms);
     PERFORM ingest_lock_rows(p_shop, 'order', ARRAY(
         SELECT e ->> 'shopify_id' FROM jsonb_array_elements(p_orders) AS e));
@@ -34,28 +29,23 @@ BEGIN
         FROM orders AS o JOIN customers AS c ON c.id = o.customer_id
         WHERE o.shop_id = p_shop AND o.shopify_id IN (
             SELECT e ->> 'shopify_id' FROM jsonb_array_elements(p_orders) AS e)));
-    FOR v_order IN SELECT e FROM jsonb_array_elements(p_orders) AS e LOOP
-        v_customer_shopify_id := v_order ->> 'customer_shopify_id';
-        IF v_customer_shopify_id IS NOT NULL
-           AND ingest_customer_redacted(p_shop, v_customer_shopify_id) THEN
-            v_order := v_order || jsonb_build_object('email', NULL);
-        END IF;
-        SELECT a.applied, a.customer_ids INTO v_written
-        FROM ingest_apply_order(
-            p_shop, v_order ->> 'shopify_id', (v_order ->> 'total_price')::numeric,
-            (v_order ->> 'current_total_price')::numeric, v_order ->> 'currency',
-            v_order ->> 'financial_status', v_order ->> 'fulfillment_status',
-            (v_order ->> 'cancelled_at')::timestamptz, v_order ->> 'name', v_order ->> 'email',
-            (v_order ->> 'test')::boolean, nullif(v_order -> 'line_items', 'null'),
-            (v_order ->> 'created_at')::timestamptz, (v_order ->> 'updated_at')::timestamptz,
-            v_customer_shopify_id, NULL, NULL, NULL, NULL, false, NULL, NULL) AS a;
-        IF v_written.applied THEN
-            applied := applied + 1;
-            v_touched := v_touched || v_written.customer_ids;
-        ELSE
-            stale := stale + 1;
-        END IF;
-    END LOOP;
-    PERFORM ingest_recompute_totals(v_touched);
+    v_changes := (
+        SELECT coalesce(jsonb_agg(jsonb_build_object(
+            'kind', 'order', 'shop', p_shop, 'order_shopify_id', x.e -> 'shopify_id',
+            'customer_shopify_id', x.e -> 'customer_shopify_id',
+            'total_price', x.e -> 'total_price', 'current_total_price', x.e -> 'current_total_price',
+            'currency', x.e -> 'currency', 'financial_status', x.e -> 'financial_status',
+            'fulfillment_status', x.e -> 'fulfillment_status',
+            'cancelled_at', x.e -> 'cancelled_at', 'name', x.e -> 'name',
+            'email', CASE WHEN c.redacted_at IS NULL THEN x.e -> 'email' END,
+            'test', x.e -> 'test', 'line_items', x.e -> 'line_items',
+            'created_at', x.e -> 'created_at', 'updated_at', x.e -> 'updated_at')
+            ORDER BY x.n), '[]')
+        FROM jsonb_array_elements(p_orders) WITH ORDINALITY AS x(e, n)
+        LEFT JOIN customers AS c
+            ON c.shop_id = p_shop AND c.shopify_id = x.e ->> 'customer_shopify_id');
+    SELECT count(*) FILTER (WHERE a.applied), count(*) FILTER (WHERE NOT a.applied)
+    INTO applied, stale
+    FROM ingest_apply_changes(v_changes, NULL) AS a;
 END
 $$;
