@@ -51,6 +51,11 @@ CREATE FUNCTION public.sync_apply_customers(p_lock_timeout_ms integer, p_shop te
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$ app/db/functions/sync_apply_customers.sql $$;
 
+CREATE FUNCTION public.sync_apply_deletions(p_lock_timeout_ms integer, p_shop text, p_resource text, p_shopify_ids text[], OUT deleted integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$ app/db/functions/sync_apply_deletions.sql $$;
+
 CREATE FUNCTION public.sync_apply_orders(p_lock_timeout_ms integer, p_shop text, p_orders jsonb, OUT applied integer, OUT stale integer) RETURNS record
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_generic_plan'
@@ -123,7 +128,8 @@ CREATE TABLE public.customers (
     CONSTRAINT customers_segment_check CHECK (((segment)::text = ANY ((ARRAY['champion'::character varying, 'loyal'::character varying, 'potential'::character varying, 'new'::character varying, 'at_risk'::character varying, 'hibernating'::character varying, 'lost'::character varying])::text[]))),
     CONSTRAINT customers_sms_marketing_opt_in_level_check CHECK (((sms_marketing_opt_in_level)::text = ANY ((ARRAY['single_opt_in'::character varying, 'confirmed_opt_in'::character varying, 'unknown'::character varying])::text[]))),
     CONSTRAINT customers_sms_marketing_state_check CHECK (((sms_marketing_state)::text = ANY ((ARRAY['subscribed'::character varying, 'not_subscribed'::character varying, 'pending'::character varying, 'unsubscribed'::character varying, 'redacted'::character varying])::text[])))
-);
+)
+WITH (fillfactor='85');
 
 CREATE TABLE public.erasures (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
@@ -197,7 +203,8 @@ CREATE TABLE public.orders (
     shopify_updated_at timestamp with time zone,
     deleted_at timestamp with time zone,
     CONSTRAINT orders_financial_status_check CHECK (((financial_status)::text = ANY ((ARRAY['pending'::character varying, 'authorized'::character varying, 'partially_paid'::character varying, 'paid'::character varying, 'partially_refunded'::character varying, 'refunded'::character varying, 'voided'::character varying, 'expired'::character varying])::text[])))
-);
+)
+WITH (fillfactor='80');
 
 CREATE TABLE public.piccolo_user (
     id integer NOT NULL,
@@ -323,6 +330,7 @@ CREATE TABLE public.sync_runs (
     last_error text,
     note text,
     error_kind character varying(32) DEFAULT NULL::character varying,
+    deleted bigint DEFAULT 0 NOT NULL,
     CONSTRAINT sync_runs_kind_check CHECK (((kind)::text = ANY ((ARRAY['full'::character varying, 'incremental'::character varying])::text[]))),
     CONSTRAINT sync_runs_status_check CHECK (((status)::text = ANY ((ARRAY['running'::character varying, 'succeeded'::character varying, 'failed'::character varying, 'partial'::character varying])::text[])))
 );
@@ -356,6 +364,7 @@ CREATE TABLE public.webhook_events (
     processed_at timestamp with time zone,
     CONSTRAINT webhook_events_status_check CHECK (((status)::text = ANY ((ARRAY['received'::character varying, 'processed'::character varying, 'failed'::character varying, 'ignored'::character varying, 'erasing'::character varying])::text[])))
 );
+ALTER TABLE ONLY public.webhook_events ALTER COLUMN payload SET COMPRESSION lz4;
 
 ALTER TABLE ONLY public.migration ALTER COLUMN id SET DEFAULT nextval('public.migration_id_seq'::regclass);
 

@@ -112,7 +112,7 @@ def _summary(run: Run, status: SyncRunStatus) -> str:
     return (
         f"{run.shop}: {run.kind.value} sync of {run.resource} {status.value} (run {run.id}): "
         f"fetched {counts.fetched}, applied {counts.applied}, stale {counts.stale}, "
-        f"failed {counts.failed}{notes}"
+        f"failed {counts.failed}, deleted {counts.deleted}{notes}"
     )
 
 

@@ -288,6 +288,8 @@ class SyncRun(Table, tablename="sync_runs"):
     applied = BigInt(null=False, default=0)
     stale = BigInt(null=False, default=0)
     failed = BigInt(null=False, default=0)
+    # Rows a complete full export no longer listed, marked deleted (app/sync/deletions.py).
+    deleted = BigInt(null=False, default=0)
     api_cost = BigInt(null=False, default=0)
     throttle_wait_seconds = DoublePrecision(null=False, default=0.0)
     last_error = Text(null=True, default=None)

@@ -51,6 +51,7 @@ class SyncRunOut(msgspec.Struct):
     applied: int
     stale: int
     failed: int
+    deleted: int
     api_cost: int
     throttle_wait_seconds: float
     last_error: str | None

@@ -7,7 +7,8 @@ line items: memory stays bounded whatever the shop's size. When Shopify fails
 an operation partway, the partial data it wrote is applied and the run ends
 `partial`. A line that cannot be used (too long, not UTF-8, not JSON, nested
 too deeply, or holding text PostgreSQL refuses) is counted as a failed object
-and skipped; the rest of the result is applied.
+and skipped; the rest of the result is applied. After a complete export, what
+it no longer lists is marked deleted (app/sync/deletions.py).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from app.shopify.errors import ExportFailed
 from app.shopify.nodes import BulkOperation, CustomerNode, LineItemNode, OrderNode
 from app.shopify.queries import BULK_CUSTOMERS, BULK_ORDERS
 from app.sync.apply import BATCH_SIZE, apply_batch
+from app.sync.deletions import SeenIds, database_now, reconcile_deletions
 from app.sync.records import RecordError, customer_record, decode_node, order_record
 from app.sync.runs import ReportProgress, Run, RunCounts
 
@@ -80,18 +82,26 @@ async def sync_fully(
     finished_signal: FinishedSignal,
     on_progress: ReportProgress,
     limits: DownloadLimits,
+    *,
+    reconcile: bool = True,
 ) -> FullSyncResult:
+    """The resource's full sync; with `reconcile`, a complete export's absent rows are deleted."""
+    export_started = await database_now(database)
     operation = await start_bulk_query(client, BULK_QUERIES[resource])
     _log(run, resource, "bulk operation started", operation=operation.id)
     operation = await wait_for_bulk_operation(client, operation.id, finished_signal)
     url = _result_url(run, resource, operation)
+    seen = SeenIds()
     if url is not None:
         lines = result_lines(http, url, limits)
         if resource is SyncResource.customers:
-            await _apply_customers(database, run, lines, on_progress)
+            await _apply_customers(database, run, lines, on_progress, seen)
         else:
-            await _apply_orders(database, run, lines, on_progress)
-    return FullSyncResult(operation.status == "COMPLETED", operation.created_at)
+            await _apply_orders(database, run, lines, on_progress, seen)
+    complete = operation.status == "COMPLETED"
+    if complete and reconcile:
+        await reconcile_deletions(database, run, resource, seen, export_started)
+    return FullSyncResult(complete, operation.created_at)
 
 
 def _result_url(run: Run, resource: SyncResource, operation: BulkOperation) -> str | None:
@@ -110,16 +120,24 @@ Lines = AsyncIterator[bytes | OversizedLine]
 
 
 async def _apply_customers(
-    database: Database, run: Run, lines: Lines, on_progress: ReportProgress
+    database: Database,
+    run: Run,
+    lines: Lines,
+    on_progress: ReportProgress,
+    seen: SeenIds,
 ) -> None:
     async with _Pipeline(database, run, SyncResource.customers, on_progress) as batches:
         batch: list[dict[str, Any]] = []
         async for line in lines:
             run.counts.fetched += 1
             try:
-                batch.append(customer_record(decode_node(_json(line), CustomerNode)))
+                record = customer_record(decode_node(_json(line), CustomerNode))
             except RecordError as error:
                 _skip(run, SyncResource.customers, error)
+                seen.unreadable += 1
+            else:
+                batch.append(record)
+                seen.add(record["shopify_id"])
             if len(batch) >= BATCH_SIZE:
                 await batches.submit(batch)
                 batch = []
@@ -139,7 +157,11 @@ def _json(line: bytes | OversizedLine) -> Any:
 
 
 async def _apply_orders(
-    database: Database, run: Run, lines: Lines, on_progress: ReportProgress
+    database: Database,
+    run: Run,
+    lines: Lines,
+    on_progress: ReportProgress,
+    seen: SeenIds,
 ) -> None:
     try:
         started = time.perf_counter()
@@ -155,7 +177,7 @@ async def _apply_orders(
         # items through the parent_gid index (without them PostgreSQL may
         # combine the run_id index, which matches every staged row).
         await analyze(database, "sync_bulk_rows")
-        await _apply_staged_orders(database, run, on_progress)
+        await _apply_staged_orders(database, run, on_progress, seen)
     finally:
         await discard_staged(database, run.id)
 
@@ -255,7 +277,9 @@ ORDER BY p.id
 """
 
 
-async def _apply_staged_orders(database: Database, run: Run, on_progress: ReportProgress) -> None:
+async def _apply_staged_orders(
+    database: Database, run: Run, on_progress: ReportProgress, seen: SeenIds
+) -> None:
     async with database.connection() as connection:
         bounds = await connection.fetchrow(
             "SELECT min(id) AS first, max(id) AS last FROM sync_bulk_rows WHERE run_id = $1",
@@ -271,20 +295,23 @@ async def _apply_staged_orders(database: Database, run: Run, on_progress: Report
                     _STAGED_PARENTS, run.id, start, start + STAGE_CHUNK, timeout=60
                 )
             start += STAGE_CHUNK
-            records = [record for row in parents if (record := _order(run, row)) is not None]
+            records = [record for row in parents if (record := _order(run, row, seen)) is not None]
             for offset in range(0, len(records), BATCH_SIZE):
                 await batches.submit(records[offset : offset + BATCH_SIZE])
 
 
-def _order(run: Run, row: Any) -> dict[str, Any] | None:
+def _order(run: Run, row: Any, seen: SeenIds) -> dict[str, Any] | None:
     run.counts.fetched += 1
     try:
         order = decode_node(_json(row["document"].encode()), OrderNode)
         items = [decode_node(item, LineItemNode) for item in _json(row["children"].encode())]
-        return order_record(order, items)
+        record = order_record(order, items)
     except RecordError as error:
         _skip(run, SyncResource.orders, error)
+        seen.unreadable += 1
         return None
+    seen.add(record["shopify_id"])
+    return record
 
 
 async def analyze(database: Database, table: str) -> None:

@@ -221,6 +221,9 @@ class SyncRunner:
                     deadline_seconds=self.settings.sync_bulk_download_seconds,
                     max_line_bytes=self.settings.sync_bulk_max_line_bytes,
                 ),
+                # Without read_all_orders the export shows only recent orders.
+                reconcile=resource is not SyncResource.orders
+                or ALL_ORDERS_SCOPE in started.credentials.scopes,
             )
         except BaseException:
             await _shielded(record_outcome(self.database, shop, resource, succeeded=False))
@@ -350,6 +353,7 @@ def _log_run(
                 "applied": counts.applied,
                 "stale": counts.stale,
                 "failed": counts.failed,
+                "deleted": counts.deleted,
                 "api_cost": client.usage.api_cost,
                 "throttle_wait_s": round(client.usage.throttle_wait_seconds, 3),
                 "duration_s": round(seconds, 3),

@@ -23,7 +23,7 @@ from app.sync.repair import broken
 
 RUN_COLUMNS = (
     "id, shop_id, kind, resource, status, started_at, finished_at, fetched, applied, stale,"
-    " failed, api_cost, throttle_wait_seconds, last_error, note"
+    " failed, deleted, api_cost, throttle_wait_seconds, last_error, note"
 )
 
 # Takes the lease unless a live one is held (an expired one is taken over).
@@ -49,12 +49,15 @@ class RunCounts:
     applied: int = 0
     stale: int = 0
     failed: int = 0
+    # Rows a complete full export no longer listed, marked deleted.
+    deleted: int = 0
 
     def add(self, other: RunCounts) -> None:
         self.fetched += other.fetched
         self.applied += other.applied
         self.stale += other.stale
         self.failed += other.failed
+        self.deleted += other.deleted
 
 
 @dataclass
@@ -146,7 +149,7 @@ async def save_progress(database: Database, run: Run, usage: Usage) -> None:
     async with database.connection() as connection:
         await connection.execute(
             "UPDATE sync_runs SET fetched = $2, applied = $3, stale = $4, failed = $5,"
-            " api_cost = $6, throttle_wait_seconds = $7 WHERE id = $1",
+            " deleted = $6, api_cost = $7, throttle_wait_seconds = $8 WHERE id = $1",
             run.id,
             *_figures(run, usage),
         )
@@ -167,9 +170,9 @@ async def finish_run(
 
     async def finish(tx: Transaction) -> None:
         await tx.execute(
-            "UPDATE sync_runs SET status = $8, finished_at = now(), fetched = $2, applied = $3,"
-            " stale = $4, failed = $5, api_cost = $6, throttle_wait_seconds = $7,"
-            " last_error = $9, error_kind = $10, note = $11 WHERE id = $1",
+            "UPDATE sync_runs SET status = $9, finished_at = now(), fetched = $2, applied = $3,"
+            " stale = $4, failed = $5, deleted = $6, api_cost = $7, throttle_wait_seconds = $8,"
+            " last_error = $10, error_kind = $11, note = $12 WHERE id = $1",
             run.id,
             *_figures(run, usage),
             status.value,
@@ -189,13 +192,14 @@ def _text(value: str) -> str:
     return value.replace("\x00", "")[:2000]
 
 
-def _figures(run: Run, usage: Usage) -> tuple[int, int, int, int, int, float]:
+def _figures(run: Run, usage: Usage) -> tuple[int, int, int, int, int, int, float]:
     counts = run.counts
     return (
         counts.fetched,
         counts.applied,
         counts.stale,
         counts.failed,
+        counts.deleted,
         usage.api_cost,
         round(usage.throttle_wait_seconds, 3),
     )
