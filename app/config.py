@@ -66,6 +66,8 @@ class Settings:
     sync_run_deadline_seconds: float = 43200.0
     sync_bulk_download_seconds: float = 21600.0
     sync_bulk_max_line_bytes: int = 1024 * 1024
+    # The scheduler (app/sync/scheduler.py): shops synced at once.
+    sync_concurrency: int = 16
     # Shop access (app/access): the app's client id, the scopes it asks for, how
     # long before expiry a token is refreshed, whether other components may take
     # tokens from the service, where the browser goes after an install.
@@ -216,6 +218,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sync_run_deadline_seconds=read.positive_seconds("SYNC_RUN_DEADLINE_SECONDS", 43200.0),
         sync_bulk_download_seconds=read.positive_seconds("SYNC_BULK_DOWNLOAD_SECONDS", 21600.0),
         sync_bulk_max_line_bytes=read.positive_int("SYNC_BULK_MAX_LINE_BYTES", 1024 * 1024),
+        sync_concurrency=read.positive_int("SYNC_CONCURRENCY", 16),
         public_url=read.parsed(
             "PUBLIC_URL",
             None,

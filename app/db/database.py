@@ -105,10 +105,13 @@ class Database:
         self.acquire_timeout = acquire_timeout
         self.statement_timeout = statement_timeout
         self.read_timeout = read_timeout
-        # Admin reads may hold a quarter of the pool (at least one connection).
+        # Admin reads may hold a quarter of the pool (at least one connection),
+        # and so may sync batches.
         self.read_share = max(1, pool_size // 4)
+        self.sync_share = max(1, pool_size // 4)
         self._turns = asyncio.Semaphore(pool_size)
         self._reads = asyncio.Semaphore(self.read_share)
+        self._syncs = asyncio.Semaphore(self.sync_share)
 
     async def start(self) -> None:
         # asyncpg's pool hands out connections through an asyncio.Queue, whose
@@ -118,6 +121,7 @@ class Database:
         # timeout and got 503. asyncio.Semaphore is first come, first served.
         self._turns = asyncio.Semaphore(self.pool_size)
         self._reads = asyncio.Semaphore(self.read_share)
+        self._syncs = asyncio.Semaphore(self.sync_share)
         # min_size=0: starting never connects, so the service comes up (not
         # ready) while the database is down and recovers when it returns.
         await self.engine.start_connection_pool(
@@ -292,6 +296,17 @@ class Database:
                 yield transaction.connection
         finally:
             self._reads.release()
+
+    @asynccontextmanager
+    async def sync_turn(self) -> AsyncIterator[None]:
+        """A turn for a sync batch's writes: at most `sync_share` at once in this process.
+
+        However many shops sync side by side, their batches queue here, so that
+        webhook deliveries sharing the pool (and the database) keep their
+        latency. Waiting is not bounded: a sync batch may wait its turn.
+        """
+        async with self._syncs:
+            yield
 
     @classmethod
     def from_settings(

@@ -1,8 +1,10 @@
 """Applying fetched customers and orders, through the same rules as webhook deliveries.
 
 The SQL functions sync_apply_customers and sync_apply_orders
-(app/db/functions/) call the upserts the delivery functions use, under the
-same locks. A page is applied in one
+(app/db/functions/) apply a batch with set-based statements through
+ingest_apply_changes, the function that applies webhook groups, under the
+same locks. Batches take turns for a share of the pool (Database.sync_turn).
+A page is applied in one
 transaction together with the watermark it moves, so an interrupted sync
 resumes exactly after the last committed page.
 
@@ -105,4 +107,5 @@ async def _apply(
             await advance_watermark(tx, shop, resource, watermark)
         return counts
 
-    return await database.run_in_transaction(work, statement_timeout=BATCH_STATEMENT_TIMEOUT)
+    async with database.sync_turn():
+        return await database.run_in_transaction(work, statement_timeout=BATCH_STATEMENT_TIMEOUT)

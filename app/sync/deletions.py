@@ -99,4 +99,5 @@ async def _delete(database: Database, shop: str, resource: SyncResource, ids: li
         deleted: int = await tx.fetchval(_DELETE, tx.lock_timeout_ms, shop, resource.value, ids)
         return deleted
 
-    return await database.run_in_transaction(work, statement_timeout=BATCH_STATEMENT_TIMEOUT)
+    async with database.sync_turn():
+        return await database.run_in_transaction(work, statement_timeout=BATCH_STATEMENT_TIMEOUT)

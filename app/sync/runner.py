@@ -19,8 +19,9 @@ import contextlib
 import logging
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -56,6 +57,8 @@ from app.sync.runs import (
 log = logging.getLogger("app.sync")
 
 ALL_RESOURCES = (SyncResource.customers, SyncResource.orders)
+# From this API version a shop may run several bulk queries at once (up to five).
+PARALLEL_BULK_FROM = "2026-01"
 PROGRESS_SAVE_SECONDS = 2.0
 LIMITED_ORDERS_NOTE = (
     "the token lacks read_all_orders: Shopify showed only the last 60 days of orders"
@@ -157,10 +160,8 @@ class SyncRunner:
         try:
             async with deadline:
                 await discard_abandoned(self.database, run.shop, run.id)
-                for resource in run.resources:
-                    complete = await self._sync_resource(started, client, resource, progress)
-                    if not complete:
-                        status = SyncRunStatus.partial
+                if not all(await self._sync_resources(started, client, progress)):
+                    status = SyncRunStatus.partial
         except TimeoutError as failure:
             status = SyncRunStatus.failed
             if deadline.expired():
@@ -191,6 +192,22 @@ class SyncRunner:
             await _shielded(finish_run(self.database, run, client.usage, status, error))
             _log_run(run, client, status, error, time.perf_counter() - began)
         return status
+
+    async def _sync_resources(
+        self, started: Started, client: AdminClient, progress: _Progress
+    ) -> list[bool]:
+        """Each resource's sync, in order; full syncs side by side where the API allows
+        several bulk operations per shop. Whether each got all its data."""
+        resources = started.run.resources
+        fully = [resource for resource in resources if resource in started.full_resources]
+        if len(fully) < 2 or self.settings.shopify_api_version < PARALLEL_BULK_FROM:
+            return [
+                await self._sync_resource(started, client, resource, progress)
+                for resource in resources
+            ]
+        return await _all_or_none(
+            [self._sync_resource(started, client, resource, progress) for resource in resources]
+        )
 
     async def _sync_resource(
         self, started: Started, client: AdminClient, resource: SyncResource, progress: _Progress
@@ -321,6 +338,18 @@ def _unexpected(run: Run, failure: BaseException) -> RunError:
         },
     )
     return RunError(f"unexpected {type(failure).__name__} at {where}", "unexpected")
+
+
+async def _all_or_none(work: list[Coroutine[Any, Any, bool]]) -> list[bool]:
+    """Run side by side; when one fails, the others are cancelled and its error raised."""
+    tasks = [asyncio.ensure_future(item) for item in work]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 async def _shielded(work: Awaitable[None]) -> None:

@@ -192,6 +192,24 @@ def _text(value: str) -> str:
     return value.replace("\x00", "")[:2000]
 
 
+async def record_failure(database: Database, run: Run, error: RunError) -> None:
+    """Record the run as failed for `error`, whatever it recorded itself, and free its lease."""
+
+    async def fail(tx: Transaction) -> None:
+        await tx.execute(
+            "UPDATE sync_runs SET status = 'failed', finished_at = coalesce(finished_at, now()),"
+            " last_error = $2, error_kind = $3 WHERE id = $1",
+            run.id,
+            _text(error.message),
+            error.kind,
+        )
+        await tx.execute(
+            "DELETE FROM sync_leases WHERE shop_id = $1 AND run_id = $2", run.shop, run.id
+        )
+
+    await database.run_in_transaction(fail)
+
+
 def _figures(run: Run, usage: Usage) -> tuple[int, int, int, int, int, int, float]:
     counts = run.counts
     return (

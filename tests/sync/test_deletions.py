@@ -13,7 +13,7 @@ import httpx
 
 from app.config import Settings
 from app.db.database import Database
-from app.db.enums import SyncRunStatus
+from app.db.enums import SyncResource, SyncRunStatus
 from app.devtools.standin import FakeShop
 from app.webhooks.outcomes import Outcome
 from tests.support import queries, shopify
@@ -69,7 +69,7 @@ async def test_no_deletions_after_a_partial_export_or_an_incremental_run(
     assert status is SyncRunStatus.succeeded and run.counts.deleted == 0
 
     shop.fail_next_bulk(partial=True)
-    run, status = await sync(db, sync_config, shop, full=True)
+    run, status = await sync(db, sync_config, shop, full=True, resources=(SyncResource.customers,))
     assert status is SyncRunStatus.partial and run.counts.deleted == 0
     customers = await stored_customers(db, shop.domain)
     assert all(row["deleted_at"] is None for row in customers.values())

@@ -86,8 +86,9 @@ async def test_full_sync_fills_an_empty_database_exactly(
         )
         assert customers[str(customer["id"])]["total_spent"] == expected
 
+    # Side by side (API 2026-01 on): one export each, in either order.
     bulk_queries = [op.query for op in shop.bulk_operations]
-    assert bulk_queries == [BULK_CUSTOMERS, BULK_ORDERS]
+    assert sorted(bulk_queries) == sorted([BULK_CUSTOMERS, BULK_ORDERS])
     assert shop.deprecated_fields_used == set()
     assert await queries.fetchval(db, "SELECT count(*) FROM sync_bulk_rows") == 0
 
@@ -174,3 +175,20 @@ async def test_second_bulk_query_waits_for_the_running_one_on_older_versions(
     assert len(await stored_customers(db, shop.domain)) == 3
     assert shop.bulk_operations[0].id == running.id  # ours waited for it, then ran
     assert len(shop.bulk_operations) == 3
+
+
+async def test_the_exports_of_customers_and_orders_run_side_by_side_from_2026_01(
+    db: Database, sync_config: Settings, shop: FakeShop
+) -> None:
+    shop.generate(customers=5, orders=5, line_items=1)
+    shop.bulk_polls_to_complete = 3
+
+    _, status = await sync(db, sync_config, shop)
+
+    assert status is SyncRunStatus.succeeded
+    customers, orders = sorted(shop.bulk_operations, key=lambda op: op.query != BULK_CUSTOMERS)
+    assert (customers.query, orders.query) == (BULK_CUSTOMERS, BULK_ORDERS)
+    # Each was created before the other completed.
+    assert customers.completed_at is not None and orders.completed_at is not None
+    assert orders.created_at <= customers.completed_at
+    assert customers.created_at <= orders.completed_at
