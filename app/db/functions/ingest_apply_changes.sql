@@ -19,7 +19,8 @@
 --   gets a tombstone, so that a create arriving late cannot bring it back.
 -- * Orders: inserted, or updated when updated_at is at least as new as the
 --   stored row's (data without updated_at only ever creates a missing order);
---   a deleted order stays deleted. order_delete: as customer_delete.
+--   a deleted order stays deleted; an order of a redacted customer is written
+--   without its email. order_delete: as customer_delete.
 -- * A row is only rewritten when a value changes; the totals
 --   (ingest_recompute_totals) of the customers whose counted orders changed
 --   (an order's customer, and its previous one when it moved) are recomputed
@@ -176,7 +177,8 @@ BEGIN
     WITH change AS (
         SELECT x.n, x.shop, x.order_shopify_id AS shopify_id, x.kind = 'order_delete' AS is_delete,
                cu.id AS customer_id, x.total_price, x.current_total_price, x.currency,
-               x.financial_status, x.fulfillment_status, x.cancelled_at, x.name, x.email,
+               x.financial_status, x.fulfillment_status, x.cancelled_at, x.name,
+               CASE WHEN cu.redacted_at IS NULL THEN x.email END AS email,
                x.test, x.line_items, x.created_at, x.updated_at
         FROM ingest_changes(p_changes, p_only) AS x
         LEFT JOIN customers AS cu
@@ -283,10 +285,12 @@ BEGIN
         PERFORM ingest_recompute_totals(v_due);
     END IF;
     RETURN QUERY
-        SELECT x.n,
-               CASE WHEN x.kind IN ('order', 'order_delete') THEN x.n = ANY(v_orders_applied)
-                    ELSE x.n = ANY(v_customers_applied) END IS TRUE
-        FROM ingest_changes(p_changes, p_only) AS x
-        ORDER BY x.n;
+        SELECT e.n,
+               CASE WHEN e.value ->> 'kind' IN ('order', 'order_delete')
+                    THEN e.n = ANY(v_orders_applied)
+                    ELSE e.n = ANY(v_customers_applied) END IS TRUE
+        FROM jsonb_array_elements(p_changes) WITH ORDINALITY AS e(value, n)
+        WHERE p_only IS NULL OR e.n = ANY(p_only)
+        ORDER BY e.n;
 END
 $$;

@@ -7,9 +7,9 @@
 -- shared, then the orders', then the customers': those of the batch and those
 -- stored on its orders), so sync and deliveries queue for each other; the
 -- batch is applied by ingest_apply_changes, the rules order deliveries
--- follow; a customer the shop does not know yet is created empty (its own
--- data comes with the customers); an order of a redacted customer is written
--- without its email; the totals of every customer whose counted orders
+-- follow (an order of a redacted customer is written without its email); a
+-- customer the shop does not know yet is created empty (its own data comes
+-- with the customers); the totals of every customer whose counted orders
 -- changed are recomputed once. Returns how many orders were written
 -- (applied) and how many were stale.
 CREATE OR REPLACE FUNCTION sync_apply_orders(
@@ -37,13 +37,11 @@ BEGIN
             'currency', x.e -> 'currency', 'financial_status', x.e -> 'financial_status',
             'fulfillment_status', x.e -> 'fulfillment_status',
             'cancelled_at', x.e -> 'cancelled_at', 'name', x.e -> 'name',
-            'email', CASE WHEN c.redacted_at IS NULL THEN x.e -> 'email' END,
+            'email', x.e -> 'email',
             'test', x.e -> 'test', 'line_items', x.e -> 'line_items',
             'created_at', x.e -> 'created_at', 'updated_at', x.e -> 'updated_at')
             ORDER BY x.n), '[]')
-        FROM jsonb_array_elements(p_orders) WITH ORDINALITY AS x(e, n)
-        LEFT JOIN customers AS c
-            ON c.shop_id = p_shop AND c.shopify_id = x.e ->> 'customer_shopify_id');
+        FROM jsonb_array_elements(p_orders) WITH ORDINALITY AS x(e, n));
     SELECT count(*) FILTER (WHERE a.applied), count(*) FILTER (WHERE NOT a.applied)
     INTO applied, stale
     FROM ingest_apply_changes(v_changes, NULL) AS a;

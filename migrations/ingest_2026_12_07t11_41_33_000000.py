@@ -1,7 +1,11 @@
-"""sync_apply_deletions: a full sync's deletions, applied by the webhooks' rules (issue 23).
+"""sync_apply_deletions; redacted customers' order emails as a rule of ingest_apply_changes (issue 23).
 
 After a complete full export, the rows the shop no longer has are marked
 deleted exactly as a delete webhook marks them, through ingest_apply_changes.
+The rule that an order of a redacted customer is written without its email
+moves from sync_apply_orders into ingest_apply_changes (webhook deliveries
+about a redacted customer arrive scrubbed already, so nothing changes for
+them), and its result rows are read without parsing each change again.
 """
 
 from pathlib import Path
@@ -9,9 +13,9 @@ from pathlib import Path
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.table import Table
 
-ID = "2026-12-07T11:26:45:000000"
+ID = "2026-12-07T11:41:33:000000"
 VERSION = "1.38.0"
-DESCRIPTION = "sync_apply_deletions"
+DESCRIPTION = "sync_apply_deletions; redacted emails in ingest_apply_changes"
 
 FROZEN = Path(__file__).parent / "sql" / Path(__file__).stem
 DROPPED_FUNCTIONS: tuple[str, ...] = ()
