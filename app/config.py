@@ -24,6 +24,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_ADMIN_BASE_URL = "https://{shop}"
 # The current stable version of Shopify's Admin API (quarterly: YYYY-01/04/07/10).
 DEFAULT_API_VERSION = "2026-10"
+# Shops the scheduler syncs at once (bench/README.md, A fleet of shops: why this many).
+DEFAULT_SYNC_CONCURRENCY = 16
 # read_all_orders: without it Shopify shows only the last 60 days of orders.
 DEFAULT_SCOPES = ("read_customers", "read_orders", "read_all_orders")
 # One worker per usable core: a worker's Python runs on one core, and workers
@@ -67,7 +69,7 @@ class Settings:
     sync_bulk_download_seconds: float = 21600.0
     sync_bulk_max_line_bytes: int = 1024 * 1024
     # The scheduler (app/sync/scheduler.py): shops synced at once.
-    sync_concurrency: int = 16
+    sync_concurrency: int = DEFAULT_SYNC_CONCURRENCY
     # Shop access (app/access): the app's client id, the scopes it asks for, how
     # long before expiry a token is refreshed, whether other components may take
     # tokens from the service, where the browser goes after an install.
@@ -218,7 +220,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sync_run_deadline_seconds=read.positive_seconds("SYNC_RUN_DEADLINE_SECONDS", 43200.0),
         sync_bulk_download_seconds=read.positive_seconds("SYNC_BULK_DOWNLOAD_SECONDS", 21600.0),
         sync_bulk_max_line_bytes=read.positive_int("SYNC_BULK_MAX_LINE_BYTES", 1024 * 1024),
-        sync_concurrency=read.positive_int("SYNC_CONCURRENCY", 16),
+        sync_concurrency=read.positive_int("SYNC_CONCURRENCY", DEFAULT_SYNC_CONCURRENCY),
         public_url=read.parsed(
             "PUBLIC_URL",
             None,

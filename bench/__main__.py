@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import shutil
 import sys
@@ -45,9 +46,9 @@ from typing import Any
 
 import psutil
 
-from app.config import default_workers
+from app.config import DEFAULT_SYNC_CONCURRENCY, default_workers
 from app.devtools.stack import SERVICE_DEFAULTS, Stack
-from bench import ceiling, compare
+from bench import ceiling, compare, fleet
 from bench.cpu import CpuMeter, children_cpu_seconds, postmaster_pid, tree_cpu_seconds
 from bench.deliveries import generate, write_lua_table
 from bench.load import accepted_by_service, ledger_rows, wrk
@@ -95,6 +96,7 @@ class Report:
     soak: dict[str, Any] | None = None
     compare: compare.CompareReport | None = None
     sync: SyncResult | None = None
+    fleet: list[fleet.FleetResult] = field(default_factory=list)
 
 
 def main() -> int:
@@ -103,9 +105,11 @@ def main() -> int:
         print("error: wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
     report = Report(args.workers, int(SERVICE_DEFAULTS["DB_POOL_SIZE"]), 0)
-    if not args.sync_only:
+    if args.sync_fleet:
+        _fleet(args, report)
+    elif not args.sync_only:
         _webhooks(args, report)
-    if not args.compare and not args.no_sync:
+    if not args.compare and not args.no_sync and not args.sync_fleet:
         # After the webhook runs, on its own database: the two never share the CPU.
         report.sync = measure_sync(SMOKE if args.smoke else FULL)
         print_sync(report.sync)
@@ -121,7 +125,20 @@ def _correct(report: Report) -> bool:
     """Counts are what the benchmark asserts; the figures themselves never fail it."""
     sync_ok = report.sync is None or report.sync.counts_match
     compare_ok = report.compare is None or report.compare.counts_match
-    return sync_ok and compare_ok and all(result.counts_match for result in report.load)
+    fleet_ok = all(result.counts_match for result in report.fleet)
+    return sync_ok and compare_ok and fleet_ok and all(r.counts_match for r in report.load)
+
+
+def _fleet(args: argparse.Namespace, report: Report) -> None:
+    """`--sync-fleet`: one incremental pass over a fleet of shops per run and concurrency."""
+    size = fleet.SMOKE if args.smoke else fleet.FULL
+    if args.fleet_shops:
+        size = dataclasses.replace(size, shops=args.fleet_shops)
+    concurrencies = [int(n) for n in args.fleet_concurrency.split(",")]
+    for _ in range(1 if args.smoke else args.fleet_runs):
+        for concurrency in concurrencies:
+            report.fleet.append(fleet.measure_fleet(size, concurrency))
+            fleet.print_fleet(report.fleet[-1:])
 
 
 def _webhooks(args: argparse.Namespace, report: Report) -> None:
@@ -221,6 +238,18 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--no-sync", action="store_true", help="leave the full Admin API sync out (see --sync-only)"
     )
+    parser.add_argument(
+        "--sync-fleet",
+        action="store_true",
+        help="only the fleet: one incremental pass over 3,000 shops (bench/fleet.py)",
+    )
+    parser.add_argument(
+        "--fleet-concurrency",
+        default=str(DEFAULT_SYNC_CONCURRENCY),
+        help="fleet: SYNC_CONCURRENCY values to run, comma-separated (default: the service's)",
+    )
+    parser.add_argument("--fleet-runs", type=int, default=2, help="fleet: runs of each")
+    parser.add_argument("--fleet-shops", type=int, default=0, help="fleet: shops (default 3,000)")
     parser.add_argument(
         "--compare",
         action="store_true",
@@ -401,6 +430,8 @@ def _print_summary(report: Report) -> None:
         _print_load_summary(report)
     if report.compare:
         compare.print_report(report.compare)
+    if report.fleet:
+        _print_fleet_summary(report.fleet)
     if report.sync:
         sync = report.sync
         print(
@@ -408,6 +439,21 @@ def _print_summary(report: Report) -> None:
             f"{sync.applied_per_second_wall:.0f}/s wall clock, peak RSS {sync.peak_rss_mb:.0f} MB "
             f"(+{sync.rss_growth_mb:.0f} MB after start-up), counts "
             f"{'ok' if sync.counts_match else 'MISMATCH'}"
+        )
+
+
+def _print_fleet_summary(results: list[fleet.FleetResult]) -> None:
+    print("\nfleet, min-max over runs per concurrency:")
+    for concurrency in sorted({result.concurrency for result in results}):
+        runs = [result for result in results if result.concurrency == concurrency]
+        passes = [result.pass_seconds for result in runs]
+        p99 = [result.webhook_latency_ms["p99"] for result in runs]
+        print(
+            f"  concurrency {concurrency}: {runs[0].shops} shops, pass {min(passes):.1f}-"
+            f"{max(passes):.1f} s (target < {fleet.TARGET_PASS_SECONDS:.0f} s), webhook p99 "
+            f"{min(p99):.1f}-{max(p99):.1f} ms (target < {fleet.TARGET_WEBHOOK_P99_MS:.0f} ms), "
+            f"throttled runs {sum(result.throttled_runs for result in runs)}, counts "
+            f"{'ok' if all(result.counts_match for result in runs) else 'MISMATCH'}"
         )
 
 

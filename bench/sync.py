@@ -9,8 +9,11 @@ run record in sync_runs (what the service itself measured) and from the
 subprocess's wall clock (what an operator waits); correctness from counting
 what the database holds afterwards.
 
-Targets (from the issue): at least 5,000 objects applied per second, and RSS
-growth under 100 MB over the process's RSS once it has started up.
+Targets (issue 23): at least 10,000 objects applied per second from the
+moment the export is ready (the first bulk operation completed: its data
+starts flowing) to the end, at least 5,000 per second over the whole run
+including Shopify's export, and RSS growth under 100 MB over the process's
+RSS once it has started up.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ SCOPES = "read_customers,read_orders,read_all_orders"
 API_VERSION = "2026-10"
 SAMPLE_SECONDS = 0.05
 TARGET_PER_SECOND = 5000.0
+TARGET_PER_SECOND_FROM_EXPORT = 10000.0
 TARGET_RSS_GROWTH_MB = 100.0
 # The summary `python -m app sync` prints (app/cli/sync.py, _summary).
 SUMMARY = re.compile(
@@ -95,8 +99,9 @@ class SyncResult:
     cpu_seconds: float
     applied_per_second: float
     applied_per_second_wall: float
-    # Seconds waiting for the bulk operations (the stand-in writing its export,
-    # and the sync's poll backoff): Shopify's time, not the service's work.
+    # Seconds until the first export was ready (the stand-in writing it, and the
+    # sync's poll backoff): Shopify's time, not the service's work. The exports
+    # of customers and orders run side by side.
     export_wait_seconds: float
     applied_per_second_excluding_export: float
     peak_rss_mb: float
@@ -386,7 +391,7 @@ def _result(
     startup = _startup_rss(observed)
     peak = max((rss for _, rss in observed.rss), default=0)
     phases = _phases(observed)
-    export_wait = sum(seconds for name, seconds in phases.items() if _is_export_wait(name))
+    export_wait = _export_wait(observed)
     own_seconds = run_seconds - export_wait
     result = SyncResult(
         customers=size.customers,
@@ -420,6 +425,8 @@ def _result(
     if size.judged:
         result.targets_met = {
             "applied_per_second": result.applied_per_second >= TARGET_PER_SECOND,
+            "applied_per_second_from_export_ready": result.applied_per_second_excluding_export
+            >= TARGET_PER_SECOND_FROM_EXPORT,
             "rss_growth": result.rss_growth_mb < TARGET_RSS_GROWTH_MB,
         }
     return result
@@ -476,10 +483,11 @@ def _milestone(line: str) -> str | None:
     return f"{message} ({resource})" if resource and "," not in resource else message
 
 
-def _is_export_wait(phase: str) -> bool:
-    """'bulk operation started (X) -> bulk operation completed (X)'."""
-    start, _, end = phase.partition(" -> ")
-    return start.startswith(MILESTONES[0]) and end.startswith(MILESTONES[1])
+def _export_wait(observed: _Observed) -> float:
+    """From the first bulk operation started to the first one completed (its data flowing)."""
+    started = [at for at, line in observed.stderr if _milestone(line) and MILESTONES[0] in line]
+    ready = [at for at, line in observed.stderr if _milestone(line) and MILESTONES[1] in line]
+    return min(ready) - min(started) if started and ready else 0.0
 
 
 def _json_or_none(line: str) -> dict[str, Any] | None:
@@ -531,12 +539,12 @@ def print_sync(result: SyncResult) -> None:
         f" x {result.line_items_per_order} line items)"
     )
     print(
-        "applied/s  applied/s wall  w/o export  run s  wall s  export s  CPU s"
+        "applied/s  applied/s wall  from export ready  run s  wall s  export s  CPU s"
         "  start RSS  peak RSS  RSS growth  counts"
     )
     print(
         f"{result.applied_per_second:9.0f}  {result.applied_per_second_wall:14.0f}  "
-        f"{result.applied_per_second_excluding_export:10.0f}  "
+        f"{result.applied_per_second_excluding_export:17.0f}  "
         f"{result.run_seconds:5.1f}  {result.wall_seconds:6.1f}  "
         f"{result.export_wait_seconds:8.1f}  {result.cpu_seconds:5.1f}  "
         f"{result.startup_rss_mb:6.0f} MB  {result.peak_rss_mb:5.0f} MB  "
@@ -547,7 +555,9 @@ def print_sync(result: SyncResult) -> None:
     if result.targets_met:
         met = result.targets_met
         print(
-            f"targets: >= {TARGET_PER_SECOND:,.0f} applied/s {_verdict(met['applied_per_second'])},"
+            f"targets: >= {TARGET_PER_SECOND_FROM_EXPORT:,.0f} applied/s from the export ready "
+            f"{_verdict(met['applied_per_second_from_export_ready'])}, >= "
+            f"{TARGET_PER_SECOND:,.0f} applied/s whole run {_verdict(met['applied_per_second'])},"
             f" RSS growth < {TARGET_RSS_GROWTH_MB:.0f} MB {_verdict(met['rss_growth'])}"
         )
     for problem in result.problems:

@@ -1,7 +1,8 @@
 """The benchmark's smoke run: it completes and the ledger holds exactly what was accepted.
 
-The two tests make up `python -m bench --smoke`: its webhook runs and
-head-to-head, and its full sync (which needs no wrk). The bench tier: left out
+The first two tests make up `python -m bench --smoke`: its webhook runs and
+head-to-head (both workloads), and its full sync (which needs no wrk); the
+third is `--smoke --sync-fleet`, a small fleet. The bench tier: left out
 of a plain `pytest` (pyproject's addopts), run by `pytest -m bench` (a step of
 its own in .ci/run).
 """
@@ -43,8 +44,13 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
     for ceilings in figures["ceilings"].values():
         assert ceilings["service_sql_per_second"] > 0
         assert ceilings["reference_per_second"] > 0
+    # The head-to-head ran both workloads (new orders, update storms), every count right.
     head_to_head = figures["compare"]["runs"]
-    assert {run["subject"] for run in head_to_head} == {"service", "bare loop", "textbook"}
+    assert {(run["workload"], run["subject"]) for run in head_to_head} == {
+        (workload, subject)
+        for workload in ("new orders", "updates")
+        for subject in ("service", "bare loop", "textbook")
+    }
     assert all(run["counts_match"] and run["committed"] > 0 for run in head_to_head)
 
 
@@ -66,3 +72,22 @@ def test_benchmark_sync_smoke_run(tmp_path: Path) -> None:
     assert (sync["stored_customers"], sync["stored_orders"]) == (200, 500)
     assert sync["orders_with_other_line_item_counts"] == 0
     assert sync["applied"] == sync["summary"]["applied"] == 700
+
+
+def test_benchmark_fleet_smoke_run(tmp_path: Path) -> None:
+    """A small fleet (no wrk needed): one pass over every shop, every change applied."""
+    output = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--sync-fleet", "--json", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    [fleet] = json.loads(output.read_text())["fleet"]
+    assert fleet["counts_match"], fleet["problems"]
+    assert fleet["runs_succeeded"] == fleet["shops"] > 1
+    assert fleet["applied"] == fleet["expected_changes"]
+    assert fleet["webhooks_sent"] > 0 and fleet["webhooks_non_2xx"] == 0

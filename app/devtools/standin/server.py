@@ -125,9 +125,17 @@ class ShopifyStandIn:
     """
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, app: StandInApp | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        app: StandInApp | None = None,
+        *,
+        delay: float = 0.0,
     ) -> None:
         self._address = (host, port)
+        # Seconds every Admin API call waits before it is answered (a real data
+        # centre's round trip, for the fleet benchmark).
+        self.delay = delay
         self._state = _State()
         # The app's credentials, and each shop's tokens as Shopify holds them.
         self.oauth = OAuthServer(app)
@@ -297,6 +305,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
         route = graphql or oauth
         shop_domain = route["shop"] if route else None
+        if standin.delay and kind == "graphql":
+            time.sleep(standin.delay)
         fault = standin.take_fault(kind, shop_domain)
         if fault is not None and self._apply_fault(fault, request, shop_domain):
             return
