@@ -63,6 +63,7 @@ async def _main(settings: Settings, url: str, args: argparse.Namespace) -> int:
 @asynccontextmanager
 async def _runner(settings: Settings, url: str) -> AsyncIterator[SyncRunner]:
     async with token_service(settings, url) as tokens:
+        tokens.database.give_the_pool_to_sync()
         yield SyncRunner(tokens.database, settings, tokens.http, tokens)
 
 

@@ -297,6 +297,12 @@ class Database:
         finally:
             self._reads.release()
 
+    def give_the_pool_to_sync(self) -> None:
+        """For a process that only syncs (`python -m app sync`): its batches may use the
+        whole pool, whose size (DB_POOL_SIZE) is then the sync's share of the database."""
+        self.sync_share = self.pool_size
+        self._syncs = asyncio.Semaphore(self.sync_share)
+
     @asynccontextmanager
     async def sync_turn(self) -> AsyncIterator[None]:
         """A turn for a sync batch's writes: at most `sync_share` at once in this process.

@@ -6,8 +6,10 @@ and shop. Each shop holds at most one slot; when a slot frees, the shop due
 longest ago takes it. Each shop gets its own phase (a jitter derived from its
 domain, plus a little randomness each round), so thousands of shops do not all
 call Shopify, and hit the database, in the same second. The database's share
-is bounded apart from the slots: sync batches take turns for a quarter of the
-pool (Database.sync_turn), and a run waiting on Shopify holds no connection.
+is bounded apart from the slots: sync batches take turns for the process's
+share of its pool (Database.sync_turn: the `sync` command's whole pool, a
+quarter of the web service's), and a run waiting on Shopify holds no
+connection.
 The lease (app/sync/runs.py) still keeps one run per shop across replicas.
 
 A shop's failure of any kind (refused credentials, Shopify or the database

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -163,14 +163,22 @@ def record_deprecated(document: DocumentNode, shop: FakeShop) -> None:
 def parse_and_validate(query: str, shop: FakeShop) -> DocumentNode | list[dict[str, Any]]:
     """The parsed document, or Shopify-shaped errors; deprecated fields are recorded either way."""
     try:
-        document = parse(query)
+        document, errors = _parsed_and_validated(query)
     except GraphQLError as err:
         return [format_error(err, "PARSE_ERROR")]
     record_deprecated(document, shop)
-    errors = validate(schema(), document)
     if errors:
         return [format_error(err, "GRAPHQL_VALIDATION_FAILED") for err in errors]
     return document
+
+
+@lru_cache(maxsize=256)
+def _parsed_and_validated(query: str) -> tuple[DocumentNode, tuple[GraphQLError, ...]]:
+    """Parsing and validating a query text, once: the sync sends the same few texts
+    again and again (a fleet of thousands of shops would otherwise spend the
+    stand-in's CPU on it)."""
+    document = parse(query)
+    return document, tuple(validate(schema(), document))
 
 
 def handle(shop: FakeShop, api_version: str, payload: dict[str, Any]) -> Outcome:
