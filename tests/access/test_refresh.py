@@ -277,3 +277,23 @@ async def test_a_refresh_token_near_its_end_is_renewed_even_if_nothing_needs_the
     row = await credentials_row(db, shop.domain)
     assert row is not None
     assert row["refresh_token_expires_at"] > datetime.now(UTC) + timedelta(days=80)
+
+
+async def test_shops_side_by_side_each_refresh_their_token_once(
+    db: Database, access_config: Settings, shopify_admin: ShopifyStandIn
+) -> None:
+    """A pass of the scheduler over several shops whose tokens are due for a refresh, each
+    shop's customers and orders exported side by side: one refresh per shop."""
+    shops = [new_shop(shopify_admin) for _ in range(4)]
+    for shop in shops:
+        shop.generate(customers=2, orders=2, line_items=1)
+        await hand_over(db, access_config, shopify_admin, shop, access_ttl=60)
+    config = dataclasses.replace(access_config, sync_concurrency=len(shops))
+
+    async with runner_for(db, config) as runner:
+        failed = await sync_all_once(runner)
+
+    assert failed == []
+    for shop in shops:
+        assert len(token_calls(shopify_admin, shop.domain, "refresh_token")) == 1
+        assert len(await stored_customers(db, shop.domain)) == 2

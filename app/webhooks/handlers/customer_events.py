@@ -224,7 +224,7 @@ async def _purchasing_summary(
 # -- merge ------------------------------------------------------------------------------------
 
 # The merged customer is also soft-deleted: every rule that leaves a deleted
-# customer alone (ingest_upsert_customer's frozen check, customers/delete, the
+# customer alone (ingest_apply_changes' frozen check, customers/delete, the
 # topics above) then leaves a merged one alone too.
 _MARK_MERGED = """
 UPDATE customers
