@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -76,6 +77,8 @@ class FleetResult:
     concurrency: int
     delay_ms: float
     pass_seconds: float
+    # The `sync --all` process's CPU (user + system) over the pass.
+    sync_cpu_seconds: float
     exit_code: int
     runs_succeeded: int
     runs_failed: int
@@ -85,9 +88,14 @@ class FleetResult:
     stored_orders: int
     throttle_wait_seconds: float
     throttled_runs: int
+    # One shop's run, from its start (lease taken) to its end: mean and 90th percentile.
+    run_seconds: dict[str, float]
     webhooks_sent: int
     webhooks_non_2xx: int
+    # As the sender saw it (its own process shares the CPU), and as the service
+    # logged it (from the request's arrival to its answer).
     webhook_latency_ms: dict[str, float]
+    service_latency_ms: dict[str, float]
     counts_match: bool = False
     targets_met: dict[str, bool] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -95,7 +103,7 @@ class FleetResult:
 
 def measure_fleet(size: FleetSize, concurrency: int) -> FleetResult:
     """One pass over a fresh fleet; never raises on a failed pass (the result says why)."""
-    with _stand_in(size) as admin_url, Stack(secret=SECRET, env={"LOG_LEVEL": "WARNING"}) as stack:
+    with _stand_in(size) as admin_url, Stack(secret=SECRET, env={"LOG_LEVEL": "INFO"}) as stack:
         assert stack.postgres_url is not None
         key = Fernet.generate_key().decode()
         shops = [f"fleet-{number}.myshopify.com" for number in range(size.shops)]
@@ -114,6 +122,7 @@ def measure_fleet(size: FleetSize, concurrency: int) -> FleetResult:
         # Unmeasured: the service's connections and plans warm, its shops known.
         asyncio.run(post_all(stack.base_url, deliveries[:300], f"warm-{time.monotonic_ns()}", 8))
         started = time.monotonic()
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         process = subprocess.Popen(
             [sys.executable, "-m", "app", "sync", "--all"],
             env=env,
@@ -127,13 +136,19 @@ def measure_fleet(size: FleetSize, concurrency: int) -> FleetResult:
             _webhooks_until(stack.base_url, deliveries, size.webhooks_per_second, process)
         )
         pass_seconds = time.monotonic() - started
+        children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        sync_cpu = (children_after.ru_utime + children_after.ru_stime) - (
+            children_before.ru_utime + children_before.ru_stime
+        )
         stderr = process.stderr.read() if process.stderr else ""
         figures = asyncio.run(_figures(stack.postgres_url))
+        service_latencies = _service_durations(stack.log())
     result = FleetResult(
         shops=size.shops,
         concurrency=concurrency,
         delay_ms=size.delay_ms,
         pass_seconds=pass_seconds,
+        sync_cpu_seconds=sync_cpu,
         exit_code=process.returncode,
         runs_succeeded=figures["succeeded"],
         runs_failed=figures["failed"],
@@ -143,9 +158,11 @@ def measure_fleet(size: FleetSize, concurrency: int) -> FleetResult:
         stored_orders=figures["orders"],
         throttle_wait_seconds=figures["throttle_wait"],
         throttled_runs=figures["throttled"],
+        run_seconds=figures["run_seconds"],
         webhooks_sent=len(latencies) + non_2xx,
         webhooks_non_2xx=non_2xx,
         webhook_latency_ms=_percentiles(latencies),
+        service_latency_ms=_percentiles(service_latencies),
     )
     result.problems = _problems(size, result, stderr)
     result.counts_match = not result.problems
@@ -153,6 +170,8 @@ def measure_fleet(size: FleetSize, concurrency: int) -> FleetResult:
         result.targets_met = {
             "pass_under_3_minutes": pass_seconds < TARGET_PASS_SECONDS,
             "webhook_p99_under_100ms": result.webhook_latency_ms["p99"] < TARGET_WEBHOOK_P99_MS,
+            "service_webhook_p99_under_100ms": result.service_latency_ms["p99"]
+            < TARGET_WEBHOOK_P99_MS,
             "no_throttled_answer": result.throttled_runs == 0 and result.throttle_wait_seconds == 0,
         }
     return result
@@ -283,7 +302,10 @@ async def _figures(url: str) -> dict[str, Any]:
             " count(*) FILTER (WHERE status <> 'succeeded') AS failed,"
             " coalesce(sum(applied), 0) AS applied,"
             " coalesce(sum(throttle_wait_seconds), 0) AS throttle_wait,"
-            " count(*) FILTER (WHERE error_kind = 'throttled') AS throttled"
+            " count(*) FILTER (WHERE error_kind = 'throttled') AS throttled,"
+            " avg(extract(epoch FROM finished_at - started_at))::float8 AS run_mean,"
+            " percentile_cont(0.9) WITHIN GROUP"
+            " (ORDER BY extract(epoch FROM finished_at - started_at))::float8 AS run_p90"
             " FROM sync_runs WHERE shop_id LIKE 'fleet-%'"
         )
         customers = await connection.fetchval(
@@ -300,9 +322,20 @@ async def _figures(url: str) -> dict[str, Any]:
         "applied": int(runs["applied"]),
         "throttle_wait": float(runs["throttle_wait"]),
         "throttled": runs["throttled"],
+        "run_seconds": {"mean": runs["run_mean"] or 0.0, "p90": runs["run_p90"] or 0.0},
         "customers": customers,
         "orders": orders,
     }
+
+
+def _service_durations(log: str) -> list[float]:
+    """The service's own duration of each fleet-time delivery, in seconds (its log lines)."""
+    durations = []
+    for line in log.splitlines():
+        if '"webhook_id": "fleet-' in line:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                durations.append(float(json.loads(line)["duration_ms"]) / 1000)
+    return durations
 
 
 def _percentiles(latencies: list[float]) -> dict[str, float]:
@@ -338,12 +371,17 @@ def print_fleet(results: list[FleetResult]) -> None:
         latency = result.webhook_latency_ms
         print(
             f"\nfleet: {result.shops} shops at {result.delay_ms:g} ms per call, concurrency "
-            f"{result.concurrency}: pass {result.pass_seconds:.1f} s, runs "
+            f"{result.concurrency}: pass {result.pass_seconds:.1f} s (the sync process's CPU "
+            f"{result.sync_cpu_seconds:.1f} s), runs "
             f"{result.runs_succeeded} succeeded / {result.runs_failed} not, applied "
-            f"{result.applied} of {result.expected_changes}, throttle wait "
+            f"{result.applied} of {result.expected_changes} (a run took "
+            f"{result.run_seconds['mean']:.2f} s on average, p90 "
+            f"{result.run_seconds['p90']:.2f} s), throttle wait "
             f"{result.throttle_wait_seconds:.1f} s, webhooks {result.webhooks_sent} "
             f"(non-2xx {result.webhooks_non_2xx}) p50 {latency['p50']:.1f} p99 "
-            f"{latency['p99']:.1f} max {latency['max']:.1f} ms, counts "
+            f"{latency['p99']:.1f} max {latency['max']:.1f} ms (service's own: p50 "
+            f"{result.service_latency_ms['p50']:.1f} p99 {result.service_latency_ms['p99']:.1f}"
+            f" ms), counts "
             f"{'ok' if result.counts_match else 'MISMATCH'}"
         )
         if result.targets_met:

@@ -40,6 +40,7 @@ from graphql import (
     is_non_null_type,
     parse,
     validate,
+    validate_schema,
     visit,
 )
 from graphql.execution.values import get_variable_values
@@ -87,6 +88,10 @@ def _build_schema() -> GraphQLSchema:
         scalar = built.get_type(name)
         if isinstance(scalar, GraphQLScalarType):
             scalar.serialize = serializer  # type: ignore[method-assign,assignment]
+    # Validated here, once: graphql-core validates a schema at its first query
+    # and caches the result, but concurrent first queries (a fleet of shops
+    # syncing side by side) would each validate the whole schema again.
+    validate_schema(built)
     return built
 
 

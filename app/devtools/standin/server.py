@@ -253,6 +253,9 @@ class ShopifyStandIn:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # idle keep-alive connections must not hold up close()
+    # socketserver's default backlog of 5 refuses (or delays by a SYN retry, a
+    # second or more) the connections of a fleet of shops syncing side by side.
+    request_queue_size = 1024
     standin: ShopifyStandIn
 
     def handle_error(self, request: Any, client_address: Any) -> None:
