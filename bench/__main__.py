@@ -170,9 +170,8 @@ def _compare_options(args: argparse.Namespace) -> compare.Options:
             workers=[args.workers],
             rounds=1,
             seconds=SMOKE_COMPARE_SECONDS,
-            # As in the full run: the measured run then finds its shops created.
-            # Without it the first groups create 8 new shops in different orders
-            # from two workers, and one waits up to a second (see bench/README.md).
+            # As in the full run: connections opened and plans made before the
+            # measured run (new shops no longer wait for each other: bench/README.md).
             warmup_seconds=0.5,
             deliveries=500,
             update_orders=200,
