@@ -93,7 +93,9 @@ async def test_a_token_expiring_in_the_middle_of_a_full_sync_is_refreshed_once(
     assert status is SyncRunStatus.succeeded
     assert len(token_calls(shopify_admin, shop.domain, "refresh_token")) == 1
     unauthorized = [r for r in shopify_admin.requests if r.status == 401 and shop.domain in r.path]
-    assert len(unauthorized) == 1  # the call that found it expired, retried once with the new one
+    # The calls that found it expired (the two exports run side by side: one or two in
+    # flight), each retried once with the new one.
+    assert 1 <= len(unauthorized) <= 2
     assert len(await stored_customers(db, shop.domain)) == len(shop.customers)
 
 
