@@ -20,7 +20,7 @@ import asyncpg
 import msgspec
 
 from app.db.database import Database, DatabaseUnavailable
-from app.db.group_commit import GroupCommit
+from app.db.group_commit import MAX_IN_FLIGHT, GroupCommit
 from app.db.sql import SqlFunction
 from app.webhooks.handlers.base import PAYLOAD_REFUSED
 from app.webhooks.ledger import Recording
@@ -167,6 +167,12 @@ async def _apply(database: Database, delivery: bytes, deadline: float) -> asyncp
     return row
 
 
+def _max_in_flight(database: Database, wait: bool) -> int:
+    """Calls in flight at most: waiting groups spend their time waiting for locks, so as
+    many as the pool allows may wait at once (as many single deliveries would)."""
+    return database.pool_size if wait else MAX_IN_FLIGHT
+
+
 def _group_commit(
     database: Database,
     kept: WeakKeyDictionary[Database, GroupCommit[bytes, asyncpg.Record]],
@@ -176,7 +182,9 @@ def _group_commit(
     """The database's group commit in this event loop (each worker has its own)."""
     group_commit = kept.get(database)
     if group_commit is None or group_commit.loop is not asyncio.get_running_loop():
-        group_commit = kept[database] = delivery_group_commit(database, wait=wait)
+        group_commit = kept[database] = delivery_group_commit(
+            database, wait=wait, max_in_flight=_max_in_flight(database, wait)
+        )
     return group_commit
 
 
