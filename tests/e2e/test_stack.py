@@ -558,16 +558,20 @@ async def test_sigterm_finishes_deliveries_in_flight_and_loses_none(
         ) as client:
             streams = [asyncio.create_task(stream(client)) for _ in range(STREAMS)]
             await eventually(lambda: stream_accepted(20), 30, "the stream to flow")
-            held = [
-                asyncio.create_task(send_order(client, held_shop, 2 * 10**9 + n, f"held-{n}"))
-                for n in range(HELD)
-            ]
+            # One at a time, each once the one before waits: a delivery whose
+            # lock is held waits in a group of such deliveries, and one that
+            # arrives while that group waits goes in a group (a session) of its own.
+            held = []
+            for n in range(HELD):
+                held.append(
+                    asyncio.create_task(send_order(client, held_shop, 2 * 10**9 + n, f"held-{n}"))
+                )
 
-            async def all_held_waiting() -> bool:
-                waiting: int = await holder.fetchval(advisory_lock_waiters(lock))
-                return waiting == HELD
+                async def all_held_waiting(count: int = n + 1) -> bool:
+                    waiting: int = await holder.fetchval(advisory_lock_waiters(lock))
+                    return waiting == count
 
-            await eventually(all_held_waiting, 10, "the held deliveries to wait on the lock")
+                await eventually(all_held_waiting, 10, "the held deliveries to wait on the lock")
 
             signalled = time.monotonic()
             stack.terminate()
