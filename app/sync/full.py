@@ -165,7 +165,7 @@ async def _apply_orders(
 ) -> None:
     try:
         started = time.perf_counter()
-        staged = await _stage(database, run, lines)
+        staged = await _stage(database, run, lines, seen)
         _log(
             run,
             SyncResource.orders,
@@ -185,12 +185,13 @@ async def _apply_orders(
 StagedRow = tuple[UUID, str, str | None, str]
 
 
-async def _stage(database: Database, run: Run, lines: Lines) -> int:
+async def _stage(database: Database, run: Run, lines: Lines, seen: SeenIds) -> int:
     """Copy the result's lines into sync_bulk_rows; returns how many.
 
     Each chunk is copied while the next one is read and parsed. A line that
     is not a node is counted as a failed object (its own, or a line item of
-    an order, which is then stored without it).
+    an order, which is then stored without it), and as unreadable in `seen`
+    (it may have been an order still there: no deletions then).
     """
     count = 0
     rows: list[StagedRow] = []
@@ -202,15 +203,16 @@ async def _stage(database: Database, run: Run, lines: Lines) -> int:
             except RecordError as error:
                 run.counts.fetched += 1
                 _skip(run, SyncResource.orders, error)
+                seen.unreadable += 1
                 continue
             count += 1
             if len(rows) >= STAGE_CHUNK:
                 if copying is not None:
                     await copying
-                copying, rows = asyncio.create_task(_copy(database, run, rows)), []
+                copying, rows = asyncio.create_task(_copy(database, run, rows, seen)), []
         if copying is not None:
             await copying
-        await _copy(database, run, rows)
+        await _copy(database, run, rows, seen)
     finally:
         if copying is not None and not copying.done():
             copying.cancel()
@@ -236,7 +238,7 @@ def _staged_row(run_id: UUID, line: bytes | OversizedLine) -> StagedRow:
         raise RecordError("a result line is nested too deeply to be read") from None
 
 
-async def _copy(database: Database, run: Run, rows: list[StagedRow]) -> None:
+async def _copy(database: Database, run: Run, rows: list[StagedRow], seen: SeenIds) -> None:
     """COPY the rows; when PostgreSQL refuses one of them, each row on its own."""
     if not rows:
         return
@@ -253,6 +255,7 @@ async def _copy(database: Database, run: Run, rows: list[StagedRow]) -> None:
                     raise
                 run.counts.fetched += 1
                 _skip(run, SyncResource.orders, RecordError(_refusal(refused)))
+                seen.unreadable += 1
 
 
 async def _copy_rows(database: Database, rows: list[StagedRow]) -> None:
