@@ -205,7 +205,7 @@ class SyncRunner:
                 await self._sync_resource(started, client, resource, progress)
                 for resource in resources
             ]
-        return await _all_or_none(
+        return await _side_by_side(
             [self._sync_resource(started, client, resource, progress) for resource in resources]
         )
 
@@ -340,16 +340,17 @@ def _unexpected(run: Run, failure: BaseException) -> RunError:
     return RunError(f"unexpected {type(failure).__name__} at {where}", "unexpected")
 
 
-async def _all_or_none(work: list[Coroutine[Any, Any, bool]]) -> list[bool]:
-    """Run side by side; when one fails, the others are cancelled and its error raised."""
-    tasks = [asyncio.ensure_future(item) for item in work]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+async def _side_by_side(work: list[Coroutine[Any, Any, bool]]) -> list[bool]:
+    """Run side by side, each to its end; then the first failure, if any, is raised.
+
+    A failing resource does not cancel the other: cancelled midway (in a token
+    refresh, say), it would leave its work half done until it expired.
+    """
+    results = await asyncio.gather(*work, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return [result for result in results if not isinstance(result, BaseException)]
 
 
 async def _shielded(work: Awaitable[None]) -> None:

@@ -7,6 +7,7 @@ export, an incremental run, or for rows created after the export began.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -52,7 +53,7 @@ async def test_a_complete_full_export_deletes_what_it_no_longer_lists(
 
     # A late orders/updated for the deleted order cannot bring it back.
     late = shopify.order(int(gone_order["id"]), customer_id=int(kept_customer["id"]))
-    late["updated_at"] = "2099-01-01T00:00:00Z"
+    late["updated_at"] = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()  # newest yet
     answer = await shopify.deliver(client, "orders/updated", late, shop=shop.domain)
     assert answer == Outcome.stale.value
     assert (await stored_orders(db, shop.domain))[str(gone_order["id"])]["deleted_at"] is not None
