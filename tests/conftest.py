@@ -41,6 +41,8 @@ TABLES = (
     "erasures",
     "customer_tag_events",
     "subscription_checks",
+    "customer_events",
+    "customer_event_relays",
 )
 
 
