@@ -38,7 +38,7 @@ async def _main(settings: Settings, url: str, args: argparse.Namespace) -> int:
             if args.every is None:
                 failed = await sync_all_once(runner)
                 return 1 if failed else 0
-            await _until_stopped(run_every(runner, args.every))
+            await until_stopped(run_every(runner, args.every))
             return 0
         request = SyncRequest(shop=args.shop, full=args.full, resources=args.resources)
         return await _sync_one(runner, request)
@@ -65,7 +65,7 @@ async def _sync_one(runner: SyncRunner, request: SyncRequest) -> int:
     return 0 if status is SyncRunStatus.succeeded else 1
 
 
-async def _until_stopped(work: Coroutine[Any, Any, None]) -> None:
+async def until_stopped(work: Coroutine[Any, Any, None]) -> None:
     """Runs the schedule until SIGTERM or SIGINT; a run in progress is recorded as interrupted."""
     task = asyncio.ensure_future(work)
     loop = asyncio.get_running_loop()

@@ -28,9 +28,7 @@ COMPUTE_STATEMENT_TIMEOUT = 300.0
 BATCH_STATEMENT_TIMEOUT = 30.0
 
 _COMPUTE = "SELECT scored, ids, rfm_r, rfm_f, rfm_m, segments FROM scores_compute($1, $2)"
-_APPLY = (
-    "SELECT written, segment_changes, busy FROM scores_apply($1, $2, $3, $4, $5, $6::text[])"
-)
+_APPLY = "SELECT written, segment_changes, busy FROM scores_apply($1, $2, $3, $4, $5, $6::text[])"
 # Shops that may have customers: seen in a delivery or synced, and not erased.
 _SHOPS = """
 SELECT shop_id FROM shops WHERE redacted_at IS NULL
@@ -70,9 +68,7 @@ async def score_shop(database: Database, shop: str, new_customer_days: int) -> S
     async def compute(tx: Transaction) -> Any:
         return await tx.fetchrow(_COMPUTE, shop, new_customer_days)
 
-    row = await database.run_in_transaction(
-        compute, statement_timeout=COMPUTE_STATEMENT_TIMEOUT
-    )
+    row = await database.run_in_transaction(compute, statement_timeout=COMPUTE_STATEMENT_TIMEOUT)
     report.scored = row["scored"]
     ids = row["ids"] or []
     report.changed = len(ids)

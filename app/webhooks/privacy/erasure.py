@@ -133,6 +133,8 @@ FROM unnest($1::uuid[], $2::jsonb[]) AS s(id, payload) WHERE e.id = s.id
 # batch: orders.customer_id refuses their deletion. The redact's own ledger
 # row ($3) stays.
 _ERASE_SHOP = (
+    "DELETE FROM customer_events WHERE id IN"
+    " (SELECT id FROM customer_events WHERE shop_id = $1 LIMIT $2)",
     "DELETE FROM message_logs WHERE id IN"
     " (SELECT id FROM message_logs WHERE shop_id = $1 LIMIT $2)",
     "DELETE FROM automations WHERE id IN (SELECT id FROM automations WHERE shop_id = $1 LIMIT $2)",
