@@ -23,8 +23,22 @@ from app.db.database import Database
 from app.db.embedded import EmbeddedServer
 from app.devtools.pgbouncer import PgBouncer, pgbouncer_binary
 from app.devtools.standin import ShopifyStandIn
-from tests.support import shopify
+from tests.support import nats, shopify
 from tests.support.ops import run_cli
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked `nats` skips (locally) or fails (in CI) when NATS is not there."""
+    if item.get_closest_marker("nats") is None:
+        return
+    reason = nats.missing()
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}, and CI runs every test (.ci/run starts it)")
+    pytest.skip(reason)
+
 
 TABLES = (
     "message_logs",

@@ -29,11 +29,17 @@ BATCH_STATEMENT_TIMEOUT = 30.0
 
 _COMPUTE = "SELECT scored, ids, rfm_r, rfm_f, rfm_m, segments FROM scores_compute($1, $2)"
 _APPLY = "SELECT written, segment_changes, busy FROM scores_apply($1, $2, $3, $4, $5, $6::text[])"
-# Shops that may have customers: seen in a delivery or synced, and not erased.
+# Every shop that has customers, but those erased: a walk over the shop_id
+# index, one step per shop (rather than reading every customer).
 _SHOPS = """
-SELECT shop_id FROM shops WHERE redacted_at IS NULL
-UNION
-SELECT shop_id FROM shop_credentials
+WITH RECURSIVE shop AS (
+    (SELECT shop_id FROM customers ORDER BY shop_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT c.shop_id FROM customers AS c WHERE c.shop_id > s.shop_id
+            ORDER BY c.shop_id LIMIT 1)
+    FROM shop AS s WHERE s.shop_id IS NOT NULL
+)
+SELECT shop_id FROM shop WHERE shop_id IS NOT NULL
 EXCEPT
 SELECT shop_id FROM shops WHERE redacted_at IS NOT NULL
 ORDER BY 1

@@ -21,12 +21,14 @@
 -- rfm_m and segment.
 -- The figures are grouped by value before they are placed: a shop has few
 -- distinct day counts and order counts. work_mem: the pass sorts and hashes
--- about as many rows as the shop has customers.
+-- about as many rows as the shop has customers. No nested loops: every join
+-- here is of whole sets, and before statistics exist (a shop just loaded)
+-- the planner takes each for one row and rescans a set per customer.
 CREATE OR REPLACE FUNCTION scores_compute(
     p_shop text, p_new_customer_days integer,
     OUT scored integer, OUT ids uuid[], OUT rfm_r integer[], OUT rfm_f integer[],
     OUT rfm_m integer[], OUT segments text[])
-LANGUAGE plpgsql SET work_mem = '64MB' SET jit = off AS $$
+LANGUAGE plpgsql SET work_mem = '64MB' SET jit = off SET enable_nestloop = off AS $$
 BEGIN
     WITH counted AS (
         SELECT o.customer_id, count(*) AS orders,
@@ -44,9 +46,9 @@ BEGIN
         FROM counted AS k JOIN customers AS c ON c.id = k.customer_id
         WHERE c.shop_id = p_shop AND c.deleted_at IS NULL AND c.redacted_at IS NULL
           AND c.merged_into IS NULL
-    ), total AS (
+    ), total AS MATERIALIZED (
         SELECT count(*) AS n FROM eligible
-    ), by_days AS (
+    ), by_days AS MATERIALIZED (
         -- Integer arithmetic throughout (bigint division floors):
         -- 10 * (below + peers) - 5 * peers = 10 * below + 5 * peers.
         -- More days since the last order is worse: placed from the most days down.
@@ -54,17 +56,17 @@ BEGIN
                (1 + (10 * (sum(g.peers) OVER (ORDER BY g.days DESC))::bigint - 5 * g.peers)
                     / (2 * t.n))::integer AS score
         FROM (SELECT days, count(*) AS peers FROM eligible GROUP BY days) AS g, total AS t
-    ), by_orders AS (
+    ), by_orders AS MATERIALIZED (
         SELECT g.orders,
                (1 + (10 * (sum(g.peers) OVER (ORDER BY g.orders))::bigint - 5 * g.peers)
                     / (2 * t.n))::integer AS score
         FROM (SELECT orders, count(*) AS peers FROM eligible GROUP BY orders) AS g, total AS t
-    ), by_spent AS (
+    ), by_spent AS MATERIALIZED (
         SELECT g.spent,
                (1 + (10 * (sum(g.peers) OVER (ORDER BY g.spent))::bigint - 5 * g.peers)
                     / (2 * t.n))::integer AS score
         FROM (SELECT spent, count(*) AS peers FROM eligible GROUP BY spent) AS g, total AS t
-    ), target AS (
+    ), target AS MATERIALIZED (
         SELECT e.id, r.score AS r, f.score AS f, m.score AS m,
                CASE
                    WHEN e.first_at >= now() - make_interval(days => p_new_customer_days) THEN 'new'
