@@ -157,13 +157,13 @@ def own_server(directory: Path) -> Iterator[OwnServer]:
         server.stop()
 
 
-async def eventually(check: Any, timeout: float = 30.0, interval: float = 0.1) -> Any:
+async def eventually(check: Any, within: float = 30.0) -> Any:
     """Await `check()` until it returns something true; that value."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         value = await check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout} s: {check}")
-        await asyncio.sleep(interval)
+            raise AssertionError(f"not true within {within} s: {check}")
+        await asyncio.sleep(0.1)
