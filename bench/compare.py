@@ -64,6 +64,9 @@ class Options:
     latency_connections: int | None = 16  # None: no separate latency run
     bare_tasks: int = 16
     settle_seconds: float = 1.0  # after wrk stops, inside the CPU window: in-flight requests end
+    # Counted orders (not Shopify's sample's test orders): each delivery is then a
+    # new customer's first order, announced as a customer event.
+    real_orders: bool = False
 
 
 @dataclass
@@ -115,7 +118,9 @@ class CompareReport:
 
 def run(stack: Stack, options: Options, workdir: Path, secret: str) -> CompareReport:
     assert stack.postgres is not None and stack.postgres_url is not None
-    deliveries = generate_compact_orders(secret, count=options.deliveries)
+    deliveries = generate_compact_orders(
+        secret, count=options.deliveries, real_orders=options.real_orders
+    )
     lua_table = workdir / "compact-orders.lua"
     write_lua_table(deliveries, lua_table)
     report = CompareReport(

@@ -18,28 +18,34 @@ CREATE OR REPLACE FUNCTION scores_apply(
 LANGUAGE plpgsql AS $$
 DECLARE
     v_locked uuid[];
+    v_old_segments text[];
+    v_live boolean[];
 BEGIN
-    v_locked := ARRAY(
-        SELECT c.id FROM customers AS c
+    SELECT coalesce(array_agg(l.id ORDER BY l.id), '{}'), array_agg(l.segment ORDER BY l.id),
+           array_agg(l.live ORDER BY l.id)
+    INTO v_locked, v_old_segments, v_live
+    FROM (
+        SELECT c.id, c.segment, c.deleted_at IS NULL AND c.redacted_at IS NULL AS live
+        FROM customers AS c
         WHERE c.id = ANY (p_ids) AND c.shop_id = p_shop
         ORDER BY c.id
-        FOR UPDATE SKIP LOCKED);
+        FOR UPDATE SKIP LOCKED
+    ) AS l;
     busy := cardinality(p_ids) - cardinality(v_locked);
-    -- A statement of its own, after the locks: `old` is each row as locked.
+    -- A statement of its own, after the locks: the rows are as locked.
     WITH wanted AS (
-        SELECT w.id, w.r, w.f, w.m, w.segment
+        SELECT w.id, w.r, w.f, w.m, w.segment, l.old_segment, l.live
         FROM unnest(p_ids, p_rfm_r, p_rfm_f, p_rfm_m, p_segments) AS w(id, r, f, m, segment)
-        WHERE w.id = ANY (v_locked)
+        JOIN unnest(v_locked, v_old_segments, v_live) AS l(id, old_segment, live)
+          ON l.id = w.id
+        WHERE w.segment IS NULL OR l.live
     ), written AS (
         UPDATE customers AS c
         SET rfm_r = w.r, rfm_f = w.f, rfm_m = w.m, segment = w.segment
-        FROM wanted AS w, customers AS old
-        WHERE c.id = w.id AND old.id = w.id
-          AND (old.rfm_r, old.rfm_f, old.rfm_m, old.segment)
-              IS DISTINCT FROM (w.r, w.f, w.m, w.segment)
-          AND (w.segment IS NULL OR (old.deleted_at IS NULL AND old.redacted_at IS NULL))
-        RETURNING c.shop_id, c.shopify_id, old.segment AS old_segment, c.segment AS new_segment,
-                  old.deleted_at IS NULL AND old.redacted_at IS NULL AS live
+        FROM wanted AS w
+        WHERE c.id = w.id
+          AND (c.rfm_r, c.rfm_f, c.rfm_m, c.segment) IS DISTINCT FROM (w.r, w.f, w.m, w.segment)
+        RETURNING c.shop_id, c.shopify_id, w.old_segment, w.segment AS new_segment, w.live
     ), announced AS (
         INSERT INTO customer_events (transaction_id, shop_id, customer_shopify_id, kind,
                                      occurred_at, data)
