@@ -68,6 +68,7 @@ CREATE FUNCTION public.scores_compute(p_shop text, p_new_customer_days integer, 
     LANGUAGE plpgsql
     SET work_mem TO '64MB'
     SET jit TO 'off'
+    SET enable_nestloop TO 'off'
     AS $$ app/db/functions/scores_compute.sql $$;
 
 CREATE FUNCTION public.sync_apply_consent(p_customer_id uuid, p_state text, p_opt_in_level text, p_updated_at timestamp with time zone, p_channel text) RETURNS void
