@@ -27,6 +27,10 @@ from app.http.limits import UnverifiedBodyBudget
 from app.http.state import database_of
 from app.observability.logs import configure_logging
 from app.observability.metrics import metrics_controller, record_pool
+from app.outbox.feed import CustomerEventsController
+from app.outbox.metrics import refresh_relay_metrics
+from app.outbox.retention import background_retention
+from app.scores.controller import ScoresController
 from app.shopify.client import http_client
 from app.subscriptions.check import NotConfigured, SubscriptionChecker
 from app.subscriptions.controller import SubscriptionController
@@ -79,10 +83,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *([TokenBrokerController] if settings.token_broker_enabled else []),
             SyncController,
             SubscriptionController,
+            CustomerEventsController,
+            ScoresController,
             *console_routes,
         ],
-        # Then: redact erasures in progress finish in the background (webhooks/privacy/erasure.py).
-        lifespan=[lifespan, background_erasures(database), *console_lifespans],
+        # Then: redact erasures in progress finish in the background (webhooks/privacy/erasure.py),
+        # and customer events older than EVENT_RETENTION_DAYS are deleted (outbox/retention.py).
+        lifespan=[
+            lifespan,
+            background_erasures(database),
+            background_retention(database, settings.event_retention_days),
+            *console_lifespans,
+        ],
         request_max_body_size=settings.max_body_bytes,
         # Outermost: refuses a body over the budget before any of it is read.
         middleware=[
@@ -139,7 +151,8 @@ def _first_connection(
 
 
 def _metrics(settings: Settings) -> type[Controller]:
-    """/metrics, with the pool's, the sync's and the subscriptions' figures read at each scrape."""
+    """/metrics, with the pool's, the sync's, the subscriptions', the shops' access and the
+    event relay's figures read at each scrape."""
 
     async def pool(request: Request[Any, Any, Any]) -> None:
         record_pool(database_of(request))
@@ -153,4 +166,7 @@ def _metrics(settings: Settings) -> type[Controller]:
     async def access(request: Request[Any, Any, Any]) -> None:
         await refresh_access_metrics(database_of(request))
 
-    return metrics_controller(pool, sync, subscriptions, access)
+    async def relay(request: Request[Any, Any, Any]) -> None:
+        await refresh_relay_metrics(database_of(request))
+
+    return metrics_controller(pool, sync, subscriptions, access, relay)

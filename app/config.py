@@ -32,6 +32,9 @@ DEFAULT_SCOPES = ("read_customers", "read_orders", "read_all_orders")
 # beyond the cores gained nothing when measured (bench/README.md, Workers).
 # Capped so that the workers' pools stay within what a PgBouncer comfortably holds.
 MAX_DEFAULT_WORKERS = 8
+# Where the relay publishes customer events: subjects <prefix>.<kind> in this stream.
+DEFAULT_EVENTS_STREAM = "SHOPIFY_EVENTS"
+DEFAULT_EVENTS_SUBJECT = "shopify.events"
 CGROUP_CPU_LIMIT = Path("/sys/fs/cgroup/cpu.max")
 
 
@@ -87,6 +90,14 @@ class Settings:
     # Proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto
     # are believed; from anyone else they are ignored.
     trusted_proxies: tuple[str, ...] = ()
+    # Customer scores and events (app/scores, app/outbox): how long a first
+    # counted order keeps a customer `new`, how long events are kept, and the
+    # NATS JetStream the relay publishes to (unset: no relay).
+    new_customer_days: int = 30
+    event_retention_days: int = 30
+    events_nats_url: str | None = None
+    events_nats_stream: str = DEFAULT_EVENTS_STREAM
+    events_nats_subject: str = DEFAULT_EVENTS_SUBJECT
 
     @property
     def shopify_secrets(self) -> tuple[bytes, ...]:
@@ -268,6 +279,27 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             _networks,
             "a comma-separated list of IP addresses or networks like 10.0.0.0/8",
         ),
+        new_customer_days=read.parsed(
+            "NEW_CUSTOMER_DAYS", 30, _days, "a whole number of days from 1 to 3650"
+        ),
+        event_retention_days=read.parsed(
+            "EVENT_RETENTION_DAYS", 30, _days, "a whole number of days from 1 to 3650"
+        ),
+        events_nats_url=read.parsed(
+            "EVENTS_NATS_URL", None, _nats_url, "a nats:// URL (or tls://), e.g. nats://nats:4222"
+        ),
+        events_nats_stream=read.parsed(
+            "EVENTS_NATS_STREAM",
+            DEFAULT_EVENTS_STREAM,
+            _stream_name,
+            "a JetStream stream name (letters, digits, - and _)",
+        ),
+        events_nats_subject=read.parsed(
+            "EVENTS_NATS_SUBJECT",
+            DEFAULT_EVENTS_SUBJECT,
+            _subject_prefix,
+            "a subject prefix of dot-separated tokens like shopify.events",
+        ),
     )
     _check_database_url(settings.database_url, read.problems)
     if settings.unverified_body_budget_bytes < settings.max_body_bytes:
@@ -402,3 +434,33 @@ def _fernet_keys(raw: str) -> tuple[str, ...]:
         if len(decoded) != 32:
             raise ValueError("not 32 bytes")
     return keys
+
+
+def _days(raw: str) -> int:
+    days = int(raw)
+    if not 1 <= days <= 3650:
+        raise ValueError(raw)
+    return days
+
+
+def _nats_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("nats", "tls") or not parts.hostname:
+        raise ValueError(raw)
+    return raw
+
+
+_STREAM = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_SUBJECT_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _stream_name(raw: str) -> str:
+    if not _STREAM.fullmatch(raw):
+        raise ValueError(raw)
+    return raw
+
+
+def _subject_prefix(raw: str) -> str:
+    if not all(_SUBJECT_TOKEN.fullmatch(token) for token in raw.split(".")):
+        raise ValueError(raw)
+    return raw

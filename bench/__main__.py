@@ -21,6 +21,9 @@ in interleaved rounds, on two workloads (~3 KB orders/create deliveries of new
 orders, and update storms on existing orders), straight to PostgreSQL;
 throughput, p99, the CPU split, and the ratios.
 
+`--events` (alone): customer scores and events on a shop of 200,000
+customers: scoring passes, the feed and the relay (bench/events.py).
+
 Then a full Admin API sync (`python -m app sync --full` against the Shopify
 stand-in, bench/sync.py) on a database of its own; `--sync-only` runs just
 that.
@@ -51,6 +54,13 @@ from app.devtools.stack import SERVICE_DEFAULTS, Stack
 from bench import ceiling, compare, fleet
 from bench.cpu import CpuMeter, children_cpu_seconds, postmaster_pid, tree_cpu_seconds
 from bench.deliveries import generate, write_lua_table
+from bench.events import (
+    FULL_CUSTOMERS,
+    SMOKE_CUSTOMERS,
+    EventsResult,
+    measure_events,
+    print_events,
+)
 from bench.load import accepted_by_service, ledger_rows, wrk
 from bench.sync import FULL, SMOKE, SyncResult, measure_sync, print_sync
 
@@ -97,14 +107,20 @@ class Report:
     compare: compare.CompareReport | None = None
     sync: SyncResult | None = None
     fleet: list[fleet.FleetResult] = field(default_factory=list)
+    events: EventsResult | None = None
 
 
 def main() -> int:
     args = _arguments()
-    if not args.sync_only and shutil.which("wrk") is None:
+    if not (args.sync_only or args.events) and shutil.which("wrk") is None:
         print("error: wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
     report = Report(args.workers, int(SERVICE_DEFAULTS["DB_POOL_SIZE"]), 0)
+    if args.events:
+        customers = args.events_customers or (SMOKE_CUSTOMERS if args.smoke else FULL_CUSTOMERS)
+        report.events = measure_events(customers)
+        print_events(report.events)
+        return _write(args, report)
     if args.sync_fleet:
         _fleet(args, report)
     elif not args.sync_only:
@@ -114,6 +130,10 @@ def main() -> int:
         report.sync = measure_sync(SMOKE if args.smoke else FULL)
         print_sync(report.sync)
     _print_summary(report)
+    return _write(args, report)
+
+
+def _write(args: argparse.Namespace, report: Report) -> int:
     output = args.json or HERE / "results" / time.strftime("bench-%Y%m%d-%H%M%S.json")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(asdict(report), indent=2))
@@ -126,7 +146,9 @@ def _correct(report: Report) -> bool:
     sync_ok = report.sync is None or report.sync.counts_match
     compare_ok = report.compare is None or report.compare.counts_match
     fleet_ok = all(result.counts_match for result in report.fleet)
-    return sync_ok and compare_ok and fleet_ok and all(r.counts_match for r in report.load)
+    events_ok = report.events is None or report.events.counts_match
+    load_ok = all(result.counts_match for result in report.load)
+    return sync_ok and compare_ok and fleet_ok and events_ok and load_ok
 
 
 def _fleet(args: argparse.Namespace, report: Report) -> None:
@@ -186,6 +208,7 @@ def _compare_options(args: argparse.Namespace) -> compare.Options:
         warmup_seconds=3.0,
         deliveries=args.compare_deliveries,
         workloads=tuple(name.strip() for name in args.workloads.split(",")),
+        real_orders=args.compare_real_orders,
     )
 
 
@@ -273,6 +296,22 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--compare-deliveries", type=int, default=5000, help="head-to-head: distinct ~3 KB bodies"
+    )
+    parser.add_argument(
+        "--compare-real-orders",
+        action="store_true",
+        help="head-to-head: counted orders instead of Shopify's test sample (each a first order"
+        " announced as a customer event)",
+    )
+    parser.add_argument(
+        "--events",
+        action="store_true",
+        help="only customer scores and events: scoring, the feed, the relay (bench/events.py)",
+    )
+    parser.add_argument(
+        "--events-customers",
+        type=int,
+        help=f"customers of the scored shop (default {FULL_CUSTOMERS}; --smoke {SMOKE_CUSTOMERS})",
     )
     parser.add_argument("--json", type=Path, help="where to write the figures")
     return parser.parse_args()

@@ -92,6 +92,9 @@ class Options:
     latency_connections: int | None = 16  # None: no separate latency run
     bare_tasks: int = 16
     settle_seconds: float = 1.0  # after wrk stops, inside the CPU window: in-flight requests end
+    # Counted orders (not Shopify's sample's test orders): each delivery is then a
+    # new customer's first order, announced as a customer event.
+    real_orders: bool = False
 
 
 @dataclass
@@ -181,7 +184,9 @@ def run(stack: Stack, options: Options, workdir: Path, secret: str) -> CompareRe
 
 def _workload(name: str, options: Options, secret: str) -> Workload:
     if name == NEW_ORDERS:
-        deliveries = generate_compact_orders(secret, count=options.deliveries)
+        deliveries = generate_compact_orders(
+            secret, count=options.deliveries, real_orders=options.real_orders
+        )
         return Workload(name, deliveries, [], NO_DUPLICATES)
     storm = generate_update_storm(
         secret, orders=options.update_orders, customers=options.update_customers

@@ -158,9 +158,12 @@ def compact_order_sample() -> dict[str, Any]:
 
 
 def generate_compact_orders(
-    secret: str, *, count: int = 5000, shops: int = 8, seed: int = 11
+    secret: str, *, count: int = 5000, shops: int = 8, seed: int = 11, real_orders: bool = False
 ) -> list[Delivery]:
-    """`count` signed ~3 KB orders/create deliveries, each a new order of a new customer."""
+    """`count` signed ~3 KB orders/create deliveries, each a new order of a new customer.
+
+    Shopify's sample is a test order; `real_orders` makes them counted orders.
+    """
     rng = random.Random(seed)
     sample = compact_order_sample()
     deliveries = []
@@ -171,6 +174,8 @@ def generate_compact_orders(
         order["customer"]["updated_at"] = order["customer"]["created_at"] = order["created_at"]
         order["customer"]["admin_graphql_api_id"] = f"gid://shopify/Customer/{customer_id}"
         order["admin_graphql_api_id"] = f"gid://shopify/Order/{order['id']}"
+        if real_orders:
+            order["test"] = False
         deliveries.append(_delivery("orders/create", shop, order, secret))
     return deliveries
 

@@ -3,6 +3,14 @@
 -- edit. Written again by `python -m app db dump-schema` with DATABASE_URL set
 -- to a PostgreSQL 15 server (it migrates a scratch database there).
 
+CREATE FUNCTION public.customer_events_first_order() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$ app/db/functions/customer_events_first_order.sql $$;
+
+CREATE FUNCTION public.customer_events_tags() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$ app/db/functions/customer_events_tags.sql $$;
+
 CREATE FUNCTION public.ingest_apply_changes(p_changes jsonb, p_only bigint[]) RETURNS TABLE(n bigint, applied boolean)
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_generic_plan'
@@ -46,6 +54,17 @@ CREATE FUNCTION public.ingest_record_deliveries(p_deliveries jsonb, p_only bigin
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$ app/db/functions/ingest_record_deliveries.sql $$;
 
+CREATE FUNCTION public.scores_apply(p_shop text, p_ids uuid[], p_rfm_r integer[], p_rfm_f integer[], p_rfm_m integer[], p_segments text[], OUT written integer, OUT segment_changes integer, OUT busy integer) RETURNS record
+    LANGUAGE plpgsql
+    AS $$ app/db/functions/scores_apply.sql $$;
+
+CREATE FUNCTION public.scores_compute(p_shop text, p_new_customer_days integer, OUT scored integer, OUT ids uuid[], OUT rfm_r integer[], OUT rfm_f integer[], OUT rfm_m integer[], OUT segments text[]) RETURNS record
+    LANGUAGE plpgsql
+    SET work_mem TO '64MB'
+    SET jit TO 'off'
+    SET enable_nestloop TO 'off'
+    AS $$ app/db/functions/scores_compute.sql $$;
+
 CREATE FUNCTION public.sync_apply_customers(p_lock_timeout_ms integer, p_shop text, p_customers jsonb, OUT applied integer, OUT stale integer) RETURNS record
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_generic_plan'
@@ -78,6 +97,36 @@ CREATE TABLE public.automations (
     CONSTRAINT automations_action_type_check CHECK (((action_type)::text = ANY ((ARRAY['send_email'::character varying, 'add_tag'::character varying, 'remove_tag'::character varying])::text[]))),
     CONSTRAINT automations_trigger_type_check CHECK (((trigger_type)::text = ANY ((ARRAY['first_order'::character varying, 'segment_change'::character varying, 'days_since_order'::character varying, 'tag_added'::character varying, 'cart_abandoned'::character varying])::text[])))
 );
+
+CREATE TABLE public.customer_event_relays (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    name character varying(255) DEFAULT NULL::character varying NOT NULL,
+    created_at timestamp with time zone DEFAULT CURRENT_TIMESTAMP NOT NULL,
+    transaction_id bigint DEFAULT 0 NOT NULL,
+    event_id bigint DEFAULT 0 NOT NULL,
+    relayed bigint DEFAULT 0 NOT NULL,
+    updated_at timestamp with time zone DEFAULT CURRENT_TIMESTAMP NOT NULL
+);
+
+CREATE TABLE public.customer_events (
+    id bigint NOT NULL,
+    shop_id character varying(255) DEFAULT NULL::character varying NOT NULL,
+    transaction_id bigint NOT NULL,
+    customer_shopify_id character varying(255) DEFAULT NULL::character varying NOT NULL,
+    kind character varying(32) DEFAULT NULL::character varying NOT NULL,
+    occurred_at timestamp with time zone DEFAULT CURRENT_TIMESTAMP NOT NULL,
+    data jsonb NOT NULL,
+    CONSTRAINT customer_events_kind_check CHECK (((kind)::text = ANY ((ARRAY['first_order'::character varying, 'segment_change'::character varying, 'tag_added'::character varying])::text[])))
+);
+
+CREATE SEQUENCE public.customer_events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.customer_events_id_seq OWNED BY public.customer_events.id;
 
 CREATE TABLE public.customer_tag_events (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
@@ -123,6 +172,7 @@ CREATE TABLE public.customers (
     sms_marketing_consent_updated_at timestamp with time zone,
     sms_marketing_opt_in_level character varying(32) DEFAULT NULL::character varying,
     sms_marketing_state character varying(32) DEFAULT NULL::character varying,
+    first_order_announced_at timestamp with time zone,
     CONSTRAINT customers_email_marketing_opt_in_level_check CHECK (((email_marketing_opt_in_level)::text = ANY ((ARRAY['single_opt_in'::character varying, 'confirmed_opt_in'::character varying, 'unknown'::character varying])::text[]))),
     CONSTRAINT customers_email_marketing_state_check CHECK (((email_marketing_state)::text = ANY ((ARRAY['subscribed'::character varying, 'not_subscribed'::character varying, 'pending'::character varying, 'unsubscribed'::character varying, 'redacted'::character varying, 'invalid'::character varying])::text[]))),
     CONSTRAINT customers_segment_check CHECK (((segment)::text = ANY ((ARRAY['champion'::character varying, 'loyal'::character varying, 'potential'::character varying, 'new'::character varying, 'at_risk'::character varying, 'hibernating'::character varying, 'lost'::character varying])::text[]))),
@@ -366,6 +416,8 @@ CREATE TABLE public.webhook_events (
 );
 ALTER TABLE ONLY public.webhook_events ALTER COLUMN payload SET COMPRESSION lz4;
 
+ALTER TABLE ONLY public.customer_events ALTER COLUMN id SET DEFAULT nextval('public.customer_events_id_seq'::regclass);
+
 ALTER TABLE ONLY public.migration ALTER COLUMN id SET DEFAULT nextval('public.migration_id_seq'::regclass);
 
 ALTER TABLE ONLY public.piccolo_user ALTER COLUMN id SET DEFAULT nextval('public.piccolo_user_id_seq'::regclass);
@@ -376,6 +428,15 @@ ALTER TABLE ONLY public.sync_bulk_rows ALTER COLUMN id SET DEFAULT nextval('publ
 
 ALTER TABLE ONLY public.automations
     ADD CONSTRAINT automations_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.customer_event_relays
+    ADD CONSTRAINT customer_event_relays_name_key UNIQUE (name);
+
+ALTER TABLE ONLY public.customer_event_relays
+    ADD CONSTRAINT customer_event_relays_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.customer_events
+    ADD CONSTRAINT customer_events_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.customer_tag_events
     ADD CONSTRAINT customer_tag_events_pkey PRIMARY KEY (id);
@@ -462,6 +523,12 @@ CREATE INDEX automations_enabled ON public.automations USING btree (enabled);
 
 CREATE INDEX automations_shop_id ON public.automations USING btree (shop_id);
 
+CREATE INDEX customer_events_customer ON public.customer_events USING btree (shop_id, customer_shopify_id);
+
+CREATE INDEX customer_events_position ON public.customer_events USING btree (transaction_id, id);
+
+CREATE INDEX customer_events_shop_position ON public.customer_events USING btree (shop_id, transaction_id, id);
+
 CREATE INDEX customers_email ON public.customers USING btree (email);
 
 CREATE INDEX customers_segment ON public.customers USING btree (segment);
@@ -507,6 +574,14 @@ CREATE INDEX webhook_events_received_at ON public.webhook_events USING btree (re
 CREATE INDEX webhook_events_status ON public.webhook_events USING btree (status);
 
 CREATE INDEX webhook_events_topic ON public.webhook_events USING btree (topic);
+
+CREATE TRIGGER customers_tag_added_insert AFTER INSERT ON public.customers FOR EACH ROW WHEN (((new.deleted_at IS NULL) AND (new.redacted_at IS NULL) AND (cardinality(new.tags) > 0))) EXECUTE FUNCTION public.customer_events_tags();
+
+CREATE TRIGGER customers_tag_added_update AFTER UPDATE ON public.customers FOR EACH ROW WHEN (((new.deleted_at IS NULL) AND (new.redacted_at IS NULL) AND (NOT (COALESCE(new.tags, '{}'::text[]) <@ COALESCE(old.tags, '{}'::text[]))))) EXECUTE FUNCTION public.customer_events_tags();
+
+CREATE TRIGGER orders_first_order_insert AFTER INSERT ON public.orders FOR EACH ROW WHEN (((new.customer_id IS NOT NULL) AND (new.deleted_at IS NULL) AND (new.cancelled_at IS NULL) AND (new.test IS NOT TRUE))) EXECUTE FUNCTION public.customer_events_first_order();
+
+CREATE TRIGGER orders_first_order_update AFTER UPDATE ON public.orders FOR EACH ROW WHEN (((new.customer_id IS NOT NULL) AND (new.deleted_at IS NULL) AND (new.cancelled_at IS NULL) AND (new.test IS NOT TRUE) AND (NOT ((NOT (old.customer_id IS DISTINCT FROM new.customer_id)) AND (old.deleted_at IS NULL) AND (old.cancelled_at IS NULL) AND (old.test IS NOT TRUE))))) EXECUTE FUNCTION public.customer_events_first_order();
 
 ALTER TABLE ONLY public.message_logs
     ADD CONSTRAINT message_logs_automation_id_fkey FOREIGN KEY (automation_id) REFERENCES public.automations(id) ON UPDATE CASCADE ON DELETE SET NULL;

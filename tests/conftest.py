@@ -28,7 +28,7 @@ from app.db.database import Database
 from app.db.embedded import EmbeddedServer
 from app.devtools.pgbouncer import PgBouncer
 from app.devtools.standin import ShopifyStandIn
-from tests.support import binaries, shopify
+from tests.support import binaries, nats, shopify
 from tests.support.ops import run_cli
 
 # The tiers, cheapest first, and how long one test of each may take (a test
@@ -73,10 +73,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Before any fixture starts it: a test whose program is missing skips, or fails in CI."""
-    for name in binaries.BINARIES:
+    for name in (*binaries.BINARIES, "nats"):
         if item.get_closest_marker(name) is None:
             continue
-        reason = binaries.missing(name)
+        reason = nats.missing() if name == "nats" else binaries.missing(name)
         if reason is None:
             continue
         if os.environ.get("CI") == "true":
@@ -99,6 +99,8 @@ TABLES = (
     "erasures",
     "customer_tag_events",
     "subscription_checks",
+    "customer_events",
+    "customer_event_relays",
 )
 
 

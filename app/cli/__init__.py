@@ -1,5 +1,5 @@
-"""Command line: `python -m app COMMAND`: serve, migrate, replay, events, sync, shops,
-subscriptions, console, standin.
+"""Command line: `python -m app COMMAND`: serve, migrate, replay, events (and events relay),
+sync, scores, shops, subscriptions, console, standin.
 
 Each command lives in its own module, imported only when it runs: `migrate`
 (run before every deployment and by the tests) does not load the web stack.
@@ -42,11 +42,19 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--id", dest="ids", action="append", default=[], help="ledger row id")
     replay.add_argument("--limit", type=int, help="replay at most this many (default: all)")
     replay.add_argument("--dry-run", action="store_true", help="only count what would replay")
-    events = commands.add_parser("events", help="list recorded deliveries, newest first")
+    events = commands.add_parser(
+        "events", help="list recorded deliveries, newest first (or: events relay)"
+    )
     _add_filters(events)
     events.add_argument("--event-id", help="X-Shopify-Event-Id")
     events.add_argument("--limit", type=int, default=50)
+    relay = events.add_subparsers(dest="action", metavar="ACTION")
+    relay.add_parser(
+        "relay",
+        help="publish customer events to NATS JetStream (EVENTS_NATS_URL) until stopped",
+    )
     _add_sync(commands)
+    _add_scores(commands)
     _add_shops(commands)
     _add_subscriptions(commands)
     _add_console(commands)
@@ -69,6 +77,18 @@ def _add_sync(commands: Any) -> None:
     )
     sync.add_argument(
         "--every", type=_seconds, help="with --all: run on this schedule (seconds) until stopped"
+    )
+
+
+def _add_scores(commands: Any) -> None:
+    scores = commands.add_parser(
+        "scores", help="recompute customers' RFM scores and segments (announcing segment changes)"
+    )
+    which = scores.add_mutually_exclusive_group(required=True)
+    which.add_argument("--shop", type=shop_argument, help="the shop to score now")
+    which.add_argument("--all", action="store_true", help="every shop")
+    scores.add_argument(
+        "--every", type=_seconds, help="with --all: score on this schedule (seconds) until stopped"
     )
 
 

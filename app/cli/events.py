@@ -1,4 +1,7 @@
-"""`python -m app events`: recorded deliveries, newest first, as a table."""
+"""`python -m app events`: recorded deliveries, newest first, as a table.
+
+`python -m app events relay`: customer events to NATS JetStream (app/outbox/relay.py).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,10 @@ COLUMNS = ("received_at", "shop_id", "topic", "status", "attempts", "webhook_id"
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "relay":
+        from app.cli.relay import run_relay
+
+        return run_relay(settings)
     with database_url(settings) as url:
         rows = asyncio.run(_events(settings, url, event_filter(args), args.limit))
     _print_table(rows, sys.stdout)

@@ -54,7 +54,7 @@ async def _main(settings: Settings, url: str, args: argparse.Namespace) -> int:
             if args.every is None:
                 failed = await sync_all_once(runner)
                 return 1 if failed else 0
-            await _until_stopped(run_every(runner, args.every), _plan(len(shops), args.every))
+            await until_stopped(run_every(runner, args.every), _plan(len(shops), args.every))
             return 0
         request = SyncRequest(shop=args.shop, full=args.full, resources=args.resources)
         return await _sync_one(runner, request)
@@ -93,16 +93,17 @@ def _plan(shops: int, every: float) -> str:
     return f"sync: {shops} shop(s) with credentials; {schedule}"
 
 
-async def _until_stopped(work: Coroutine[Any, Any, None], plan: str) -> None:
+async def until_stopped(work: Coroutine[Any, Any, None], plan: str | None = None) -> None:
     """Runs the schedule until SIGTERM or SIGINT; a run in progress is recorded as interrupted.
 
-    The plan is said once the signals are handled: whoever reads it may stop the schedule.
+    The plan, if any, is said once the signals are handled: whoever reads it may stop the schedule.
     """
     task = asyncio.ensure_future(work)
     loop = asyncio.get_running_loop()
     for stop in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(stop, task.cancel)
-    print(plan, flush=True)
+    if plan is not None:
+        print(plan, flush=True)
     with suppress(asyncio.CancelledError):
         await task
 

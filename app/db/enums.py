@@ -25,6 +25,14 @@ class TriggerType(StrEnum):
     cart_abandoned = "cart_abandoned"
 
 
+class CustomerEventKind(StrEnum):
+    """What a customer_events row announces (named as the trigger types they serve)."""
+
+    first_order = "first_order"
+    segment_change = "segment_change"
+    tag_added = "tag_added"
+
+
 class ActionType(StrEnum):
     send_email = "send_email"
     add_tag = "add_tag"

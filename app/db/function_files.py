@@ -86,6 +86,7 @@ installs the functions in FROZEN, copies of app/db/functions/ taken when this
 migration was written (never edited afterwards).
 """
 
+import re
 from pathlib import Path
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
@@ -97,6 +98,7 @@ DESCRIPTION = ${description_literal}
 
 FROZEN = Path(__file__).parent / "sql" / Path(__file__).stem
 DROPPED_FUNCTIONS: tuple[str, ...] = ${dropped}
+TRIGGER_FUNCTION = re.compile(r"\\bRETURNS\\s+trigger\\b", re.IGNORECASE)
 
 
 class RawTable(Table):
@@ -108,9 +110,12 @@ async def replace_functions():
         await RawTable.raw(f"DROP FUNCTION {name}")
     files = sorted(FROZEN.glob("*.sql"))
     # A function whose arguments or result changed must not stay beside the
-    # new one as an overload: each is dropped before it is created again.
+    # new one as an overload: each is dropped before it is created again. A
+    # trigger function (no arguments, RETURNS trigger) is replaced in place:
+    # its triggers depend on it, and its signature cannot change.
     for path in files:
-        await RawTable.raw(f"DROP FUNCTION IF EXISTS {path.stem}")
+        if not TRIGGER_FUNCTION.search(path.read_text(encoding="utf-8")):
+            await RawTable.raw(f"DROP FUNCTION IF EXISTS {path.stem}")
     for path in files:
         # raw() reads "{}" as a placeholder; doubled, a brace stands for itself.
         source = path.read_text(encoding="utf-8")

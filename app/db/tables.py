@@ -34,6 +34,7 @@ from piccolo.table import Table
 
 from app.db.enums import (
     ActionType,
+    CustomerEventKind,
     CustomerSegment,
     DeliveryStatus,
     EmailMarketingState,
@@ -132,6 +133,9 @@ class Customer(Table, tablename="customers"):
     # customer is also soft-deleted (deleted_at), so later deliveries leave it alone.
     merged_into = optional_text(255)
     merged_at = optional_timestamp()
+    # When this customer's first_order event was written (customer_events): set
+    # once, so that the event is announced once per customer.
+    first_order_announced_at = optional_timestamp()
 
     customers_shop_id_shopify_id_key = Unique([shop_id, shopify_id])
     customers_segment_check = one_of("segment", CustomerSegment)
@@ -408,6 +412,46 @@ class CustomerTagEvent(Table, tablename="customer_tag_events"):
     customer_tag_events_shop_customer_tag_key = Unique([shop_id, customer_shopify_id, tag])
 
 
+class CustomerEvent(Table, tablename="customer_events"):
+    """The outbox: changes to customers that marketing tools react to (docs/customer-events.md).
+
+    Written in the transaction of the change itself, by the trigger on
+    customers (first_order, tag_added) and by the scoring pass (segment_change).
+    `id` is a sequence: unique and increasing in the order events are written.
+    Readers go by (transaction_id, id) and only up to the oldest transaction
+    still running, so that an event committed late is never skipped (the
+    indexes for that order are in the migration that installs the trigger).
+    """
+
+    id = BigSerial(primary_key=True)
+    shop_id = required_text(255)
+    # The writing transaction's id (pg_current_xact_id(), 64-bit).
+    transaction_id = BigInt(null=False, default=None)
+    customer_shopify_id = required_text(255)
+    kind = required_choice(CustomerEventKind)
+    occurred_at = Timestamptz(null=False, default=TimestamptzNow())
+    # Small and never personal: an order id and time, a tag, segments.
+    data = JSONB(null=False, default=None)
+
+    customer_events_kind_check = one_of("kind", CustomerEventKind)
+
+
+class CustomerEventRelay(Table, tablename="customer_event_relays"):
+    """How far a relay (python -m app events relay) has published customer_events.
+
+    One row per relay, named after its JetStream stream; the position moves
+    only after the broker acknowledged every event up to it.
+    """
+
+    id = UUID(primary_key=True)
+    name = Varchar(length=255, null=False, default=None, unique=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    transaction_id = BigInt(null=False, default=0)
+    event_id = BigInt(null=False, default=0)
+    relayed = BigInt(null=False, default=0)
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
 class SubscriptionCheck(Table, tablename="subscription_checks"):
     """The last check of a shop's webhook subscriptions (python -m app subscriptions check)."""
 
@@ -437,4 +481,6 @@ ALL_TABLES: list[type[Table]] = [
     Erasure,
     CustomerTagEvent,
     SubscriptionCheck,
+    CustomerEvent,
+    CustomerEventRelay,
 ]

@@ -35,8 +35,9 @@ from app.access.credentials import (
 )
 from app.access.tokens import TokenRefreshFailed, TokenService
 from app.config import Settings
-from app.db.database import Database, DatabaseUnavailable
+from app.db.database import Database, DatabaseUnavailable, is_database_failure
 from app.db.enums import SyncKind, SyncResource, SyncRunStatus
+from app.scores.scoring import score_shop
 from app.shopify.bulk import DownloadLimits
 from app.shopify.client import AdminClient
 from app.shopify.errors import CredentialsRefused, ShopifyError
@@ -191,6 +192,8 @@ class SyncRunner:
             lease.cancel()
             await _shielded(finish_run(self.database, run, client.usage, status, error))
             _log_run(run, client, status, error, time.perf_counter() - began)
+        if run.kind is SyncKind.full and status is not SyncRunStatus.failed:
+            await self._score(run.shop)
         return status
 
     async def _sync_resources(
@@ -208,6 +211,18 @@ class SyncRunner:
         return await _side_by_side(
             [self._sync_resource(started, client, resource, progress) for resource in resources]
         )
+
+    async def _score(self, shop: str) -> None:
+        """A full sync brings a shop's history: its customers are scored again at once."""
+        try:
+            await score_shop(self.database, shop, self.settings.new_customer_days)
+        except Exception as error:  # the sync succeeded; the next scheduled pass scores them
+            if not is_database_failure(error):
+                raise
+            log.warning(
+                "scoring after the full sync failed",
+                extra={"fields": {"shop": shop, "error": str(error)}},
+            )
 
     async def _sync_resource(
         self, started: Started, client: AdminClient, resource: SyncResource, progress: _Progress

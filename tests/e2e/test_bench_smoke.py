@@ -91,3 +91,23 @@ def test_benchmark_fleet_smoke_run(tmp_path: Path) -> None:
     assert fleet["runs_succeeded"] == fleet["shops"] > 1
     assert fleet["applied"] == fleet["expected_changes"]
     assert fleet["webhooks_sent"] > 0 and fleet["webhooks_non_2xx"] == 0
+
+
+@pytest.mark.nats
+def test_benchmark_events_smoke_run(tmp_path: Path) -> None:
+    """Scores, the feed and the relay at small size: they complete and every count holds."""
+    output = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--events", "--json", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    events = json.loads(output.read_text())["events"]
+    assert events["problems"] == []
+    assert events["scoring_written"]["first"] == events["customers"] == 2000
+    assert events["scoring_written"]["unchanged"] == 0
+    assert events["feed_read"] == events["relayed"] == events["events"] >= 2000

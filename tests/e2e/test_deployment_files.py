@@ -59,6 +59,7 @@ COMPOSE_VARIABLES = {
     "POSTGRES_DB",
     "APP_PORT",
     "SYNC_EVERY_SECONDS",
+    "SCORES_EVERY_SECONDS",
 }
 # Variables the image sets, or that only matter outside it.
 IMAGE_ONLY_VARIABLES = {"HOST", "PORT", "DATA_DIR"}

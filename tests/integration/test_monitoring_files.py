@@ -75,6 +75,7 @@ ALERT_NAMES = {
     "ShopifySyncOverdue",
     "ShopifyShopsNeedReauthorization",
     "ShopifyNonExpiringTokens",
+    "ShopifyEventsRelayLagging",
 }
 
 

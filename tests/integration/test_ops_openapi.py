@@ -17,6 +17,7 @@ ADMIN_ROUTES = {
     ("get", "/events/{event_id}"),
     ("post", "/replay"),
     ("get", "/shops/{shop}/customers/{shopify_id}/export"),
+    ("get", "/shops/{shop}/customer-events"),
 }
 PUBLIC_ROUTES = {
     ("post", "/webhooks/shopify"),

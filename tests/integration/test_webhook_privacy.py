@@ -258,7 +258,9 @@ async def test_data_request_is_recorded(client: httpx.AsyncClient, db: Database)
 
 async def test_shop_redact_removes_only_that_shop(client: httpx.AsyncClient, db: Database) -> None:
     for shop in (shopify.SHOP, shopify.OTHER_SHOP):
-        await deliver(client, "orders/create", shopify.order(1, customer_id=2), shop=shop)
+        # Not a test order: it counts, and announces the customer's first order.
+        first = shopify.order(1, customer_id=2, test=False)
+        await deliver(client, "orders/create", first, shop=shop)
         await deliver(client, "orders/create", shopify.order(3), shop=shop)
         await deliver(client, "customers/create", shopify.customer(4), shop=shop)
         await deliver(client, "products/update", {"id": 5}, shop=shop)
@@ -278,6 +280,7 @@ async def test_shop_redact_removes_only_that_shop(client: httpx.AsyncClient, db:
         "automations": 1,
         "message_logs": 1,
         "webhook_events": 4,
+        "customer_events": 1,
         "shops": 1,
     }
 
@@ -291,6 +294,7 @@ async def test_shop_redact_removes_only_that_shop(client: httpx.AsyncClient, db:
         "automations": 0,
         "message_logs": 0,
         "webhook_events": 1,
+        "customer_events": 0,
         "shops": 1,
     }
     assert mine["webhook_events"][0]["webhook_id"] == "sr"
@@ -306,7 +310,8 @@ async def test_shop_redact_removes_only_that_shop(client: httpx.AsyncClient, db:
 
 async def shop_rows(db: Database, shop: str) -> dict[str, list[dict[str, Any]]]:
     result = {}
-    for table in ("customers", "orders", "automations", "message_logs", "webhook_events"):
+    tables = ("customers", "orders", "automations", "message_logs", "webhook_events")
+    for table in (*tables, "customer_events"):
         result[table] = await queries.fetch(
             db,
             f"SELECT * FROM {table} WHERE shop_id = $1 ORDER BY id",

@@ -180,6 +180,8 @@ _ERASE_SHOP = (
     "DELETE FROM sync_bulk_rows WHERE id IN (SELECT b.id FROM sync_bulk_rows AS b"
     " JOIN sync_runs AS r ON r.id = b.run_id WHERE r.shop_id = $1 LIMIT $2)",
     "DELETE FROM sync_runs WHERE id IN (SELECT id FROM sync_runs WHERE shop_id = $1 LIMIT $2)",
+    "DELETE FROM customer_events WHERE id IN"
+    " (SELECT id FROM customer_events WHERE shop_id = $1 LIMIT $2)",
     "DELETE FROM message_logs WHERE id IN"
     " (SELECT id FROM message_logs WHERE shop_id = $1 LIMIT $2)",
     "DELETE FROM automations WHERE id IN (SELECT id FROM automations WHERE shop_id = $1 LIMIT $2)",

@@ -59,6 +59,11 @@ RETURNING id
 _ERASE_TAG_EVENTS = (
     "DELETE FROM customer_tag_events WHERE shop_id = $1 AND customer_shopify_id = $2"
 )
+# After the customer row is erased (and locked): a scoring pass that announced
+# a segment change meanwhile has committed, and none announces one any more.
+_ERASE_CUSTOMER_EVENTS = (
+    "DELETE FROM customer_events WHERE shop_id = $1 AND customer_shopify_id = $2"
+)
 
 
 def _redact_ledger_payload(payload: CustomersRedactPayload, text: str) -> str:
@@ -101,6 +106,7 @@ async def _record_customer_redact(
         identifiers |= {stored["email"], stored["phone"]}
     customer_uuid: UUID = await tx.fetchval(_ERASE_CUSTOMER, shop, customer_id)
     await tx.execute(_ERASE_TAG_EVENTS, shop, customer_id)
+    await tx.execute(_ERASE_CUSTOMER_EVENTS, shop, customer_id)
     await _remember_shopify_shop_id(tx, shop, payload.shop_id)
     return await erasure.start_customer_erasure(
         tx,

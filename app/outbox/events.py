@@ -1,0 +1,190 @@
+"""Reading customer_events in the order they become visible, behind an opaque cursor.
+
+Event ids come from a sequence: unique, increasing in the order events are
+written, but transactions commit in another order, so an event with a lower id
+can become visible after one with a higher id. Readers therefore go by
+(transaction_id, id) and read only events written by transactions older than
+the oldest one still running (pg_snapshot_xmin): every event that can still
+appear comes after what was read, and a position, once passed, never has
+anything appear behind it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+import msgspec
+
+from app.db.database import Connection
+from app.db.enums import CustomerEventKind
+from app.http.errors import BadRequest
+
+MAX_PAGE = 1000
+
+
+class InvalidCursor(BadRequest, ValueError):
+    pass
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """Where a reader stands: after the event (transaction_id, event_id)."""
+
+    transaction_id: int = 0
+    event_id: int = 0
+
+    def cursor(self) -> str:
+        text = f"{self.transaction_id}.{self.event_id}"
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+_CURSOR = re.compile(r"(\d{1,19})\.(\d{1,19})")
+MAX_CURSOR_LENGTH = 64
+
+
+def position_of(cursor: str | None) -> Position:
+    """The position a cursor this service issued stands for; BadRequest for any other."""
+    if not cursor:
+        return Position()
+    try:
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise ValueError(cursor)
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (ValueError, binascii.Error, UnicodeError):
+        raise InvalidCursor("cursor is not one this service issued") from None
+    match = _CURSOR.fullmatch(text)
+    if match is None or max(int(match[1]), int(match[2])) >= 2**63:
+        raise InvalidCursor("cursor is not one this service issued")
+    return Position(int(match[1]), int(match[2]))
+
+
+class EventData(msgspec.Struct, omit_defaults=True):
+    """What an event says, by kind; fields that do not apply are left out.
+
+    first_order: order_id, order_created_at. tag_added: tag. segment_change:
+    from, to (left out when the customer had, or now has, no segment).
+    """
+
+    order_id: str | None = None
+    order_created_at: datetime | None = None
+    tag: str | None = None
+    from_: str | None = msgspec.field(default=None, name="from")
+    to: str | None = None
+
+
+class CustomerEvent(msgspec.Struct):
+    """One change to a customer, as the feed and the relay give it."""
+
+    id: int
+    shop: str
+    customer_id: str  # the customer's Shopify id
+    kind: CustomerEventKind
+    occurred_at: datetime
+    data: EventData
+
+
+_decode_data = msgspec.json.Decoder(EventData)
+
+# The oldest transaction still running: events of older ones are all visible.
+_HORIZON = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+_COLUMNS = "e.id, e.transaction_id, e.shop_id, e.customer_shopify_id, e.kind, e.occurred_at"
+
+# A shop's events after a position (of the kinds asked for), and the shop's
+# last visible event of any kind: when fewer than $4 match, the reader has
+# seen everything up to it. Nothing of an erased shop.
+_SHOP_PAGE = f"""
+WITH horizon AS (SELECT {_HORIZON} AS xmin),
+erased AS (SELECT EXISTS (SELECT FROM shops WHERE shop_id = $1 AND redacted_at IS NOT NULL) AS yes)
+SELECT {_COLUMNS}, e.data::text AS data, false AS last
+FROM (
+    SELECT e.* FROM customer_events AS e, horizon AS h, erased
+    WHERE e.shop_id = $1 AND (e.transaction_id, e.id) > ($2, $3) AND e.transaction_id < h.xmin
+      AND ($5::text[] IS NULL OR e.kind = ANY ($5::text[])) AND NOT erased.yes
+    ORDER BY e.transaction_id, e.id
+    LIMIT $4
+) AS e
+UNION ALL
+SELECT * FROM (
+    SELECT {_COLUMNS}, NULL, true
+    FROM customer_events AS e, horizon AS h
+    WHERE e.shop_id = $1 AND e.transaction_id < h.xmin
+    ORDER BY e.transaction_id DESC, e.id DESC
+    LIMIT 1
+) AS latest
+"""  # noqa: S608 (constant fragments)
+
+# Every shop's events after a position, for the relay; those of an erased shop
+# are read (to move past them) but not relayed.
+_ALL_PAGE = f"""
+SELECT {_COLUMNS}, e.data::text AS data, s.redacted_at IS NOT NULL AS erased
+FROM customer_events AS e
+LEFT JOIN shops AS s ON s.shop_id = e.shop_id
+WHERE (e.transaction_id, e.id) > ($1, $2) AND e.transaction_id < {_HORIZON}
+ORDER BY e.transaction_id, e.id
+LIMIT $3
+"""  # noqa: S608 (constant fragments)
+
+
+def _event(row: asyncpg.Record) -> CustomerEvent:
+    return CustomerEvent(
+        id=row["id"],
+        shop=row["shop_id"],
+        customer_id=row["customer_shopify_id"],
+        kind=CustomerEventKind(row["kind"]),
+        occurred_at=row["occurred_at"],
+        data=_decode_data.decode(row["data"]),
+    )
+
+
+def _position(row: asyncpg.Record) -> Position:
+    return Position(row["transaction_id"], row["id"])
+
+
+@dataclass(frozen=True)
+class ShopPage:
+    events: list[CustomerEvent]
+    next: Position
+
+
+async def shop_page(
+    connection: Connection,
+    shop: str,
+    after: Position,
+    limit: int,
+    kinds: Sequence[CustomerEventKind] | None = None,
+) -> ShopPage:
+    """The shop's visible events after `after`, oldest first, and where to go on from."""
+    rows = await connection.fetch(
+        _SHOP_PAGE,
+        shop,
+        after.transaction_id,
+        after.event_id,
+        limit,
+        [kind.value for kind in kinds] if kinds else None,
+    )
+    page = [row for row in rows if not row["last"]]
+    events = [_event(row) for row in page]
+    if len(page) == limit:
+        return ShopPage(events, _position(page[-1]))
+    # Fewer than asked for: every visible event up to the shop's last was looked at.
+    seen = [_position(row) for row in rows if row["last"]]
+    return ShopPage(events, max([after, *seen, *(_position(row) for row in page)]))
+
+
+@dataclass(frozen=True)
+class RelayEvent:
+    position: Position
+    event: CustomerEvent
+    erased: bool
+
+
+async def relay_page(connection: Connection, after: Position, limit: int) -> list[RelayEvent]:
+    """Every shop's visible events after `after`, oldest first."""
+    rows = await connection.fetch(_ALL_PAGE, after.transaction_id, after.event_id, limit)
+    return [RelayEvent(_position(row), _event(row), row["erased"]) for row in rows]

@@ -1,0 +1,153 @@
+"""The relay to NATS JetStream, as a real process: killed with SIGKILL mid-stream and
+started again, or cut off from its broker, it still gets every event into the stream
+exactly once after JetStream's deduplication (Nats-Msg-Id = the event id).
+
+Needs NATS with JetStream on 127.0.0.1:4222 and the nats-server binary (the
+`nats` marker; tests/support/nats.py); each test has a stream of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.db.database import Database
+from tests.support import nats, queries
+from tests.support.ops import ROOT, cli_environment
+from tests.support.shopify import SHOP
+
+pytestmark = pytest.mark.nats
+
+
+async def add_events(db: Database, count: int) -> list[int]:
+    """`count` tag_added events, written in one transaction; their ids."""
+    rows = await queries.fetch(
+        db,
+        "INSERT INTO customer_events (transaction_id, shop_id, customer_shopify_id, kind,"
+        " occurred_at, data)"
+        " SELECT pg_current_xact_id()::text::bigint, $1::varchar, (n % 500)::text, 'tag_added',"
+        "        now(), jsonb_build_object('tag', 'tag-' || n)"
+        " FROM generate_series(1, $2) AS n RETURNING id",
+        SHOP,
+        count,
+    )
+    return [row["id"] for row in rows]
+
+
+@contextmanager
+def relay(database_url: str, url: str, names: nats.Names) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m app events relay` as a process of its own; stopped (SIGTERM) at the end."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "events", "relay"],
+        env=cli_environment(
+            database_url,
+            EVENTS_NATS_URL=url,
+            EVENTS_NATS_STREAM=names.stream,
+            EVENTS_NATS_SUBJECT=names.subject,
+        ),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+async def relayed_up_to(db: Database, names: nats.Names) -> int:
+    """The id of the last event the relay stored as acknowledged (0: none)."""
+    value = await queries.fetchval(
+        db, "SELECT event_id FROM customer_event_relays WHERE name = $1", names.stream
+    )
+    return int(value or 0)
+
+
+def check_stream(messages: list[dict[str, Any]], names: nats.Names, ids: list[int]) -> None:
+    """Each event once, on its subject, with its id, shop and body."""
+    seen = Counter(int(message["headers"]["Nats-Msg-Id"]) for message in messages)
+    assert set(seen) == set(ids)
+    assert max(seen.values()) == 1
+    sample = messages[0]
+    assert sample["subject"] == f"{names.subject}.tag_added"
+    assert sample["headers"]["Shopify-Shop-Domain"] == SHOP
+    body = json.loads(sample["data"])
+    assert set(body) == {"id", "shop", "customer_id", "kind", "occurred_at", "data"}
+    assert body["shop"] == SHOP and body["kind"] == "tag_added"
+    assert str(body["id"]) == sample["headers"]["Nats-Msg-Id"]
+
+
+async def test_a_relay_killed_mid_stream_delivers_every_event_once(
+    db: Database, database_url: str
+) -> None:
+    names = nats.unique_names()
+    ids = []
+    for _ in range(4):
+        ids += await add_events(db, 5000)
+    async with nats.stream_cleanup(nats.SHARED_URL, names):
+        with relay(database_url, nats.SHARED_URL, names) as first:
+            await nats.eventually(lambda: _at_least(names, 1000), within=60)
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+        published_when_killed = await nats.stream_count(nats.SHARED_URL, names)
+        assert published_when_killed < len(ids), "the relay was not killed mid-stream"
+        stored_when_killed = await relayed_up_to(db, names)
+        ids += await add_events(db, 2000)
+
+        with relay(database_url, nats.SHARED_URL, names):
+            await nats.eventually(lambda: _relayed_all(db, names, ids), within=90)
+            await nats.eventually(lambda: _at_least(names, len(ids)), within=30)
+
+        messages = await nats.stream_messages(nats.SHARED_URL, names)
+    assert stored_when_killed < ids[-1]
+    assert len(messages) == len(ids)
+    check_stream(messages, names, ids)
+
+
+async def test_the_broker_stopped_and_started_loses_nothing(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    names = nats.unique_names()
+    with nats.own_server(tmp_path / "jetstream") as broker:
+        before = await add_events(db, 3000)
+        with relay(database_url, broker.url, names):
+            await nats.eventually(lambda: _relayed_all(db, names, before), within=60)
+            broker.stop()
+            during = await add_events(db, 3000)
+            # The broker is away: nothing more can be acknowledged, so nothing is stored.
+            await nats.eventually(lambda: _unchanged_for(db, names, before[-1]), within=10)
+            broker.start()
+            await nats.eventually(lambda: _relayed_all(db, names, before + during), within=90)
+
+        messages = await nats.stream_messages(broker.url, names)
+    assert len(messages) == 6000
+    check_stream(messages, names, before + during)
+
+
+async def _at_least(names: nats.Names, count: int) -> bool:
+    return await nats.stream_count(nats.SHARED_URL, names) >= count
+
+
+async def _relayed_all(db: Database, names: nats.Names, ids: list[int]) -> bool:
+    return await relayed_up_to(db, names) == ids[-1]
+
+
+async def _unchanged_for(db: Database, names: nats.Names, event_id: int) -> bool:
+    await asyncio.sleep(2)
+    return await relayed_up_to(db, names) == event_id
