@@ -4,12 +4,13 @@ scores_compute reads every figure of the shop in one statement and returns
 only the customers whose scores differ from what is stored; scores_apply
 writes them a batch at a time, each batch a short transaction of its own, so
 that a delivery waiting for a customer row the pass holds waits for one batch,
-not for the whole pass. A pass that changes nothing writes nothing and
-announces nothing.
+not for the whole pass (two batches are written at once). A pass that
+changes nothing writes nothing and announces nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -22,12 +23,16 @@ log = logging.getLogger("app.scores")
 # Customers written per transaction: each batch holds its rows' locks only
 # while it runs, a small part of a second.
 BATCH_SIZE = 5000
+# Batches written at once: they hold different rows, so they never wait for
+# each other, and a first pass writes as many rows as the shop has customers.
+BATCHES_IN_FLIGHT = 2
 # Reading a large shop's figures sorts and hashes as many rows as it has
 # customers; generous, but bounded, so a stuck database fails the pass.
 COMPUTE_STATEMENT_TIMEOUT = 300.0
 BATCH_STATEMENT_TIMEOUT = 30.0
 
 _COMPUTE = "SELECT scored, ids, rfm_r, rfm_f, rfm_m, segments FROM scores_compute($1, $2)"
+_SCORES = ("rfm_r", "rfm_f", "rfm_m", "segments")
 _APPLY = "SELECT written, segment_changes, busy FROM scores_apply($1, $2, $3, $4, $5, $6::text[])"
 # Every shop that has customers, but those erased: a walk over the shop_id
 # index, one step per shop (rather than reading every customer).
@@ -78,19 +83,25 @@ async def score_shop(database: Database, shop: str, new_customer_days: int) -> S
     report.scored = row["scored"]
     ids = row["ids"] or []
     report.changed = len(ids)
-    for start in range(0, len(ids), BATCH_SIZE):
-        end = start + BATCH_SIZE
-        batch = (
-            ids[start:end],
-            row["rfm_r"][start:end],
-            row["rfm_f"][start:end],
-            row["rfm_m"][start:end],
-            row["segments"][start:end],
+    batches = [
+        (
+            ids[start : start + BATCH_SIZE],
+            *(row[name][start : start + BATCH_SIZE] for name in _SCORES),
         )
-        written, changes, busy = await _apply(database, shop, batch)
+        for start in range(0, len(ids), BATCH_SIZE)
+    ]
+    turns = asyncio.Semaphore(BATCHES_IN_FLIGHT)
+
+    async def apply(batch: tuple[list[Any], ...]) -> None:
+        async with turns:
+            written, changes, busy = await _apply(database, shop, batch)
         report.written += written
         report.segment_changes += changes
         report.busy += busy
+
+    async with asyncio.TaskGroup() as group:
+        for batch in batches:
+            group.create_task(apply(batch))
     report.seconds = time.perf_counter() - began
     log.info("scoring pass", extra={"fields": _fields(report)})
     return report
