@@ -83,13 +83,13 @@ async def score_shop(database: Database, shop: str, new_customer_days: int) -> S
     report.scored = row["scored"]
     ids = row["ids"] or []
     report.changed = len(ids)
-    batches = [
-        (
-            ids[start : start + BATCH_SIZE],
-            *(row[name][start : start + BATCH_SIZE] for name in _SCORES),
-        )
-        for start in range(0, len(ids), BATCH_SIZE)
-    ]
+    # Batch k takes every n-th customer: scores_compute lists them about in
+    # the table's physical order, so each batch changes a row or two per page
+    # and the new row versions fit on their page (HOT updates, no index
+    # entries) once the batch before has committed and its old versions can be
+    # pruned. Consecutive customers in one batch would fill each page at once.
+    count = -(-len(ids) // BATCH_SIZE)
+    batches = [(ids[k::count], *(row[name][k::count] for name in _SCORES)) for k in range(count)]
     turns = asyncio.Semaphore(BATCHES_IN_FLIGHT)
 
     async def apply(batch: tuple[list[Any], ...]) -> None:
