@@ -56,6 +56,8 @@ CREATE FUNCTION public.ingest_record_deliveries(p_deliveries jsonb, p_only bigin
 
 CREATE FUNCTION public.scores_apply(p_shop text, p_ids uuid[], p_rfm_r integer[], p_rfm_f integer[], p_rfm_m integer[], p_segments text[], OUT written integer, OUT segment_changes integer, OUT busy integer) RETURNS record
     LANGUAGE plpgsql
+    SET enable_hashjoin TO 'off'
+    SET enable_mergejoin TO 'off'
     AS $$ app/db/functions/scores_apply.sql $$;
 
 CREATE FUNCTION public.scores_compute(p_shop text, p_new_customer_days integer, OUT scored integer, OUT ids uuid[], OUT rfm_r integer[], OUT rfm_f integer[], OUT rfm_m integer[], OUT segments text[]) RETURNS record
@@ -530,8 +532,6 @@ CREATE INDEX customer_events_position ON public.customer_events USING btree (tra
 CREATE INDEX customer_events_shop_position ON public.customer_events USING btree (shop_id, transaction_id, id);
 
 CREATE INDEX customers_email ON public.customers USING btree (email);
-
-CREATE INDEX customers_segment ON public.customers USING btree (segment);
 
 CREATE INDEX customers_shop_id ON public.customers USING btree (shop_id);
 

@@ -104,7 +104,7 @@ class Customer(Table, tablename="customers"):
     rfm_r = Integer(null=True, default=None)
     rfm_f = Integer(null=True, default=None)
     rfm_m = Integer(null=True, default=None)
-    segment = optional_choice(CustomerSegment, index=True)
+    segment = optional_choice(CustomerSegment)
     lifecycle_stage = optional_text(100)
     tags = Array(base_column=Text(), null=True, default=None)
     total_spent = optional_money()
