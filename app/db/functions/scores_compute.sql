@@ -20,7 +20,8 @@
 -- customers whose stored values differ: their ids and their new rfm_r, rfm_f,
 -- rfm_m and segment.
 -- The figures are grouped by value before they are placed: a shop has few
--- distinct day counts and order counts. work_mem: the pass sorts and hashes
+-- distinct day counts and order counts. The shop's customers are read once,
+-- and each finds its scores in those small groups. work_mem: the pass sorts and hashes
 -- about as many rows as the shop has customers. No nested loops: every join
 -- here is of whole sets, and before statistics exist (a shop just loaded)
 -- the planner takes each for one row and rescans a set per customer.
@@ -38,14 +39,20 @@ BEGIN
         WHERE o.shop_id = p_shop AND o.customer_id IS NOT NULL AND o.deleted_at IS NULL
           AND o.cancelled_at IS NULL AND o.test IS NOT TRUE
         GROUP BY o.customer_id
-    ), eligible AS MATERIALIZED (
-        -- An unknown last order time counts as the oldest.
-        SELECT c.id, k.orders, k.spent, k.first_at,
+    ), shop_customers AS MATERIALIZED (
+        -- Every customer of the shop, read once: its stored scores and, when
+        -- it is scored, its figures (NULL otherwise). An unknown last order
+        -- time counts as the oldest.
+        SELECT c.id, c.rfm_r, c.rfm_f, c.rfm_m, c.segment, k.orders, k.spent, k.first_at,
                coalesce(floor(date_part('epoch', now() - k.last_at) / 86400)::integer,
                         2147483647) AS days
-        FROM counted AS k JOIN customers AS c ON c.id = k.customer_id
-        WHERE c.shop_id = p_shop AND c.deleted_at IS NULL AND c.redacted_at IS NULL
-          AND c.merged_into IS NULL
+        FROM customers AS c
+        LEFT JOIN counted AS k
+          ON k.customer_id = c.id AND c.deleted_at IS NULL AND c.redacted_at IS NULL
+             AND c.merged_into IS NULL
+        WHERE c.shop_id = p_shop
+    ), eligible AS (
+        SELECT * FROM shop_customers WHERE orders IS NOT NULL
     ), total AS MATERIALIZED (
         SELECT count(*) AS n FROM eligible
     ), by_days AS MATERIALIZED (
@@ -66,9 +73,12 @@ BEGIN
                (1 + (10 * (sum(g.peers) OVER (ORDER BY g.spent))::bigint - 5 * g.peers)
                     / (2 * t.n))::integer AS score
         FROM (SELECT spent, count(*) AS peers FROM eligible GROUP BY spent) AS g, total AS t
-    ), target AS MATERIALIZED (
-        SELECT e.id, r.score AS r, f.score AS f, m.score AS m,
+    ), target AS (
+        -- The customers not scored find no figure (NULL orders): NULL in all four.
+        SELECT e.id, e.rfm_r, e.rfm_f, e.rfm_m, e.segment AS stored_segment,
+               r.score AS r, f.score AS f, m.score AS m,
                CASE
+                   WHEN e.orders IS NULL THEN NULL
                    WHEN e.first_at >= now() - make_interval(days => p_new_customer_days) THEN 'new'
                    WHEN r.score >= 4 AND f.score >= 4 THEN 'champion'
                    WHEN r.score >= 3 AND f.score >= 3 THEN 'loyal'
@@ -77,16 +87,15 @@ BEGIN
                    WHEN r.score = 2 THEN 'hibernating'
                    ELSE 'lost'
                END AS segment
-        FROM eligible AS e
-        JOIN by_days AS r ON r.days = e.days
-        JOIN by_orders AS f ON f.orders = e.orders
-        JOIN by_spent AS m ON m.spent = e.spent
+        FROM shop_customers AS e
+        LEFT JOIN by_days AS r ON r.days = e.days AND e.orders IS NOT NULL
+        LEFT JOIN by_orders AS f ON f.orders = e.orders
+        LEFT JOIN by_spent AS m ON m.spent = e.spent
     )
-    SELECT (SELECT n FROM total), array_agg(c.id), array_agg(t.r), array_agg(t.f),
+    SELECT (SELECT n FROM total), array_agg(t.id), array_agg(t.r), array_agg(t.f),
            array_agg(t.m), array_agg(t.segment)
     INTO scored, ids, rfm_r, rfm_f, rfm_m, segments
-    FROM customers AS c LEFT JOIN target AS t ON t.id = c.id
-    WHERE c.shop_id = p_shop
-      AND (c.rfm_r, c.rfm_f, c.rfm_m, c.segment) IS DISTINCT FROM (t.r, t.f, t.m, t.segment);
+    FROM target AS t
+    WHERE (t.rfm_r, t.rfm_f, t.rfm_m, t.stored_segment) IS DISTINCT FROM (t.r, t.f, t.m, t.segment);
 END
 $$;
