@@ -7,6 +7,7 @@ import json
 from decimal import Decimal
 
 import httpx
+import pytest
 
 from app.config import Settings
 from app.db.database import Database
@@ -15,6 +16,7 @@ from app.devtools.standin import FakeShop, ShopifyStandIn
 from app.shopify.bulk import start_bulk_query
 from app.shopify.client import AdminClient, FixedToken
 from app.shopify.queries import BULK_CUSTOMERS, BULK_ORDERS
+from app.sync import full
 from tests.support import queries
 from tests.support.sync import stored_customers, stored_orders, sync
 
@@ -91,6 +93,28 @@ async def test_full_sync_fills_an_empty_database_exactly(
     assert sorted(bulk_queries) == sorted([BULK_CUSTOMERS, BULK_ORDERS])
     assert shop.deprecated_fields_used == set()
     assert await queries.fetchval(db, "SELECT count(*) FROM sync_bulk_rows") == 0
+
+
+async def test_orders_in_many_batches_by_customer_arrive_with_their_totals(
+    db: Database, sync_config: Settings, shop: FakeShop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Batches of 7: each lane of customers applies many batches, one at a time.
+    monkeypatch.setattr(full, "BATCH_SIZE", 7)
+    shop.generate(customers=25, orders=150, line_items=2, seed=11)
+
+    run, status = await sync(db, sync_config, shop)
+
+    assert status is SyncRunStatus.succeeded
+    customers = await stored_customers(db, shop.domain)
+    assert set(await stored_orders(db, shop.domain)) == {str(o["id"]) for o in shop.orders}
+    assert run.counts.applied == len(shop.customers) + len(shop.orders)
+    for customer in shop.customers:
+        counted = [o for o in shop.orders_of(customer["id"]) if o["cancelled_at"] is None]
+        stored = customers[str(customer["id"])]
+        assert stored["order_count"] == len(counted)
+        assert stored["total_spent"] == sum(
+            (Decimal(str(o["current_total_price"])) for o in counted), Decimal(0)
+        )
 
 
 async def test_incremental_sync_picks_up_exactly_what_changed(
