@@ -61,6 +61,11 @@ FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace
 ORDER BY conrelid::regclass::text, conname
 """
 
+_TRIGGERED = """
+SELECT DISTINCT tgrelid::regclass::text AS tab FROM pg_trigger
+WHERE NOT tgisinternal AND tgrelid::regclass::text = ANY($1::text[])
+"""
+
 
 @dataclass(frozen=True)
 class TableDistribution:
@@ -95,6 +100,11 @@ async def distribute(connection: asyncpg.Connection) -> list[str]:
         keys = await connection.fetch(_FOREIGN_KEYS)
         for key in keys:
             await connection.execute(f"ALTER TABLE {key['tab']} DROP CONSTRAINT {key['name']}")
+        # Rows copied into the shards are not new: their triggers must not fire
+        # (an event would be announced twice).
+        triggered = await connection.fetch(_TRIGGERED, [*pending_reference, *pending])
+        for row in triggered:
+            await connection.execute(f"ALTER TABLE {row['tab']} DISABLE TRIGGER USER")
         for table in pending_reference:
             await connection.execute("SELECT create_reference_table($1)", table)
         for table in pending:
@@ -114,6 +124,8 @@ async def distribute(connection: asyncpg.Connection) -> list[str]:
             await connection.execute(
                 f"ALTER TABLE {key['tab']} ADD CONSTRAINT {key['name']} {key['definition']}"
             )
+        for row in triggered:
+            await connection.execute(f"ALTER TABLE {row['tab']} ENABLE TRIGGER USER")
         database = await connection.fetchval("SELECT quote_ident(current_database())")
         await connection.execute(f"ALTER DATABASE {database} SET citus.enable_unsafe_triggers = on")
     return [*pending_reference, *pending]
