@@ -61,6 +61,14 @@ FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace
 ORDER BY conrelid::regclass::text, conname
 """
 
+# The schema's functions that Citus does not yet create on every node.
+_LOCAL_FUNCTIONS = """
+SELECT p.oid FROM pg_proc AS p
+WHERE p.pronamespace = 'public'::regnamespace AND NOT EXISTS (
+    SELECT FROM pg_catalog.pg_dist_object AS d
+    WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid)
+ORDER BY p.proname
+"""
 _TRIGGERED = """
 SELECT DISTINCT tgrelid::regclass::text AS tab FROM pg_trigger
 WHERE NOT tgisinternal AND tgrelid::regclass::text = ANY($1::text[])
@@ -88,9 +96,16 @@ async def distribute(connection: asyncpg.Connection) -> list[str]:
     done = {row.table for row in await distribution(connection) if row.kind != "local"}
     pending_reference = [table for table in REFERENCE if table not in done]
     pending = [table for table in PER_SHOP if table not in done]
-    if not pending_reference and not pending:
+    functions = await connection.fetch(_LOCAL_FUNCTIONS)
+    if not pending_reference and not pending and not functions:
         return []
     async with connection.transaction():
+        # Functions made before the nodes were added exist on the coordinator
+        # only; the triggers run on the workers, and call them there.
+        for function in functions:
+            await connection.execute(
+                "SELECT create_distributed_function($1::oid::regprocedure)", function["oid"]
+            )
         await connection.execute("SET LOCAL citus.enable_unsafe_triggers = on")
         # One connection per node for the whole transaction: the foreign keys to
         # reference tables require it after a reference table was written.
