@@ -26,6 +26,17 @@ required = pytest.mark.skipif(
 )
 
 
+_EXTENSION = (
+    "CREATE EXTENSION IF NOT EXISTS citus WITH SCHEMA pg_catalog;\n\n"
+    "COMMENT ON EXTENSION citus IS 'Citus distributed database';\n\n"
+)
+
+
+def without_extension(schema: str) -> str:
+    """A schema dump of a coordinator's database as plain PostgreSQL's (the committed one)."""
+    return schema.replace(_EXTENSION, "")
+
+
 def _on(url: str, host: str, port: int, database: str) -> str:
     parts = urlsplit(url)
     credentials = parts.netloc.rpartition("@")[0]
