@@ -344,7 +344,8 @@ CREATE TABLE public.sync_bulk_rows (
     run_id uuid NOT NULL,
     gid text NOT NULL,
     parent_gid text,
-    document jsonb NOT NULL
+    document jsonb NOT NULL,
+    shop_id character varying(255) DEFAULT NULL::character varying NOT NULL
 );
 
 CREATE SEQUENCE public.sync_bulk_rows_id_seq
@@ -438,31 +439,31 @@ ALTER TABLE ONLY public.customer_event_relays
     ADD CONSTRAINT customer_event_relays_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.customer_events
-    ADD CONSTRAINT customer_events_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT customer_events_pkey PRIMARY KEY (shop_id, id);
 
 ALTER TABLE ONLY public.customer_tag_events
-    ADD CONSTRAINT customer_tag_events_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT customer_tag_events_pkey PRIMARY KEY (shop_id, id);
 
 ALTER TABLE ONLY public.customer_tag_events
     ADD CONSTRAINT customer_tag_events_shop_customer_tag_key UNIQUE (shop_id, customer_shopify_id, tag);
 
 ALTER TABLE ONLY public.customers
-    ADD CONSTRAINT customers_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT customers_pkey PRIMARY KEY (shop_id, id);
 
 ALTER TABLE ONLY public.customers
     ADD CONSTRAINT customers_shop_id_shopify_id_key UNIQUE (shop_id, shopify_id);
 
 ALTER TABLE ONLY public.erasures
-    ADD CONSTRAINT erasures_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT erasures_pkey PRIMARY KEY (shop_id, id);
 
 ALTER TABLE ONLY public.message_logs
-    ADD CONSTRAINT message_logs_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT message_logs_pkey PRIMARY KEY (shop_id, id);
 
 ALTER TABLE ONLY public.migration
     ADD CONSTRAINT migration_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.orders
-    ADD CONSTRAINT orders_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT orders_pkey PRIMARY KEY (shop_id, id);
 
 ALTER TABLE ONLY public.orders
     ADD CONSTRAINT orders_shop_id_shopify_id_key UNIQUE (shop_id, shopify_id);
@@ -480,43 +481,43 @@ ALTER TABLE ONLY public.sessions
     ADD CONSTRAINT sessions_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.shop_credentials
-    ADD CONSTRAINT shop_credentials_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT shop_credentials_pkey PRIMARY KEY (shop_id, id);
 
 ALTER TABLE ONLY public.shop_credentials
     ADD CONSTRAINT shop_credentials_shop_id_key UNIQUE (shop_id);
 
 ALTER TABLE ONLY public.shops
-    ADD CONSTRAINT shops_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT shops_pkey PRIMARY KEY (shop_id, id);
 
 ALTER TABLE ONLY public.shops
     ADD CONSTRAINT shops_shop_id_key UNIQUE (shop_id);
 
 ALTER TABLE ONLY public.subscription_checks
-    ADD CONSTRAINT subscription_checks_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT subscription_checks_pkey PRIMARY KEY (shop_id, id);
 
 ALTER TABLE ONLY public.subscription_checks
     ADD CONSTRAINT subscription_checks_shop_id_key UNIQUE (shop_id);
 
 ALTER TABLE ONLY public.sync_bulk_rows
-    ADD CONSTRAINT sync_bulk_rows_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT sync_bulk_rows_pkey PRIMARY KEY (shop_id, id);
 
 ALTER TABLE ONLY public.sync_leases
-    ADD CONSTRAINT sync_leases_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT sync_leases_pkey PRIMARY KEY (shop_id, id);
 
 ALTER TABLE ONLY public.sync_leases
     ADD CONSTRAINT sync_leases_shop_id_key UNIQUE (shop_id);
 
 ALTER TABLE ONLY public.sync_runs
-    ADD CONSTRAINT sync_runs_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT sync_runs_pkey PRIMARY KEY (shop_id, id);
 
 ALTER TABLE ONLY public.sync_state
-    ADD CONSTRAINT sync_state_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT sync_state_pkey PRIMARY KEY (shop_id, id);
 
 ALTER TABLE ONLY public.sync_state
     ADD CONSTRAINT sync_state_shop_id_resource_key UNIQUE (shop_id, resource);
 
 ALTER TABLE ONLY public.webhook_events
-    ADD CONSTRAINT webhook_events_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT webhook_events_pkey PRIMARY KEY (shop_id, id);
 
 ALTER TABLE ONLY public.webhook_events
     ADD CONSTRAINT webhook_events_shop_id_webhook_id_key UNIQUE (shop_id, webhook_id);
@@ -533,19 +534,13 @@ CREATE INDEX customer_events_shop_position ON public.customer_events USING btree
 
 CREATE INDEX customers_email ON public.customers USING btree (email);
 
-CREATE INDEX customers_shop_id ON public.customers USING btree (shop_id);
-
 CREATE INDEX customers_shopify_id ON public.customers USING btree (shopify_id);
 
 CREATE INDEX erasures_created_at ON public.erasures USING btree (created_at);
 
-CREATE INDEX erasures_shop_id ON public.erasures USING btree (shop_id);
-
 CREATE INDEX message_logs_automation_id ON public.message_logs USING btree (automation_id);
 
 CREATE INDEX message_logs_customer_id ON public.message_logs USING btree (customer_id);
-
-CREATE INDEX message_logs_shop_id ON public.message_logs USING btree (shop_id);
 
 CREATE INDEX message_logs_status ON public.message_logs USING btree (status);
 
@@ -553,15 +548,11 @@ CREATE INDEX orders_created_at ON public.orders USING btree (created_at);
 
 CREATE INDEX orders_customer_id ON public.orders USING btree (customer_id);
 
-CREATE INDEX orders_shop_id ON public.orders USING btree (shop_id);
-
 CREATE INDEX sync_bulk_rows_parent_gid ON public.sync_bulk_rows USING btree (parent_gid);
 
 CREATE INDEX sync_bulk_rows_run_id ON public.sync_bulk_rows USING btree (run_id);
 
 CREATE INDEX sync_runs_created_at ON public.sync_runs USING btree (created_at);
-
-CREATE INDEX sync_runs_shop_id ON public.sync_runs USING btree (shop_id);
 
 CREATE INDEX sync_runs_status ON public.sync_runs USING btree (status);
 
@@ -584,10 +575,10 @@ CREATE TRIGGER orders_first_order_insert AFTER INSERT ON public.orders FOR EACH 
 CREATE TRIGGER orders_first_order_update AFTER UPDATE ON public.orders FOR EACH ROW WHEN (((new.customer_id IS NOT NULL) AND (new.deleted_at IS NULL) AND (new.cancelled_at IS NULL) AND (new.test IS NOT TRUE) AND (NOT ((NOT (old.customer_id IS DISTINCT FROM new.customer_id)) AND (old.deleted_at IS NULL) AND (old.cancelled_at IS NULL) AND (old.test IS NOT TRUE))))) EXECUTE FUNCTION public.customer_events_first_order();
 
 ALTER TABLE ONLY public.message_logs
-    ADD CONSTRAINT message_logs_automation_id_fkey FOREIGN KEY (automation_id) REFERENCES public.automations(id) ON UPDATE CASCADE ON DELETE SET NULL;
+    ADD CONSTRAINT message_logs_automation_id_fkey FOREIGN KEY (automation_id) REFERENCES public.automations(id) ON DELETE SET NULL;
 
 ALTER TABLE ONLY public.message_logs
-    ADD CONSTRAINT message_logs_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id) ON UPDATE CASCADE ON DELETE CASCADE;
+    ADD CONSTRAINT message_logs_customer_id_fkey FOREIGN KEY (shop_id, customer_id) REFERENCES public.customers(shop_id, id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.orders
-    ADD CONSTRAINT orders_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id) ON UPDATE CASCADE;
+    ADD CONSTRAINT orders_customer_id_fkey FOREIGN KEY (shop_id, customer_id) REFERENCES public.customers(shop_id, id);

@@ -28,7 +28,7 @@ from app.db.database import Database
 from app.db.embedded import EmbeddedServer
 from app.devtools.pgbouncer import PgBouncer
 from app.devtools.standin import ShopifyStandIn
-from tests.support import binaries, nats, shopify
+from tests.support import binaries, citus, nats, shopify
 from tests.support.ops import run_cli
 
 # The tiers, cheapest first, and how long one test of each may take (a test
@@ -126,8 +126,9 @@ def migrate(url: str) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A PostgreSQL server: TEST_DATABASE_URL, or a private embedded one."""
-    if url := os.environ.get("TEST_DATABASE_URL"):
+    """A PostgreSQL server: a Citus coordinator (CITUS_TEST_URL), TEST_DATABASE_URL, or a
+    private embedded one."""
+    if url := citus.URL or os.environ.get("TEST_DATABASE_URL"):
         yield url
         return
     server = EmbeddedServer(tmp_path_factory.mktemp("postgres") / "pgdata")
@@ -145,6 +146,8 @@ def create_database(postgres_url: str) -> Iterator[Any]:
         asyncio.run(execute(postgres_url, f'CREATE DATABASE "{name}"'))
         created.append(name)
         url = with_database(postgres_url, name)
+        if citus.URL:
+            asyncio.run(citus.prepare(postgres_url, name))
         if migrated:
             migrate(url)
         return url

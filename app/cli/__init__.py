@@ -161,7 +161,9 @@ def _add_standin(commands: Any) -> None:
 
 
 def _add_db(commands: Any) -> None:
-    db = commands.add_parser("db", help="the SQL functions' migrations, the schema dump")
+    db = commands.add_parser(
+        "db", help="the SQL functions' migrations, the schema dump, the tables' distribution"
+    )
     actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")
     freeze = actions.add_parser(
         "freeze-functions",
@@ -171,6 +173,10 @@ def _add_db(commands: Any) -> None:
     actions.add_parser(
         "dump-schema",
         help="write migrations/schema.sql: a scratch database migrated on DATABASE_URL's server",
+    )
+    actions.add_parser(
+        "distribution",
+        help="each table and how it is placed: distributed by shop_id, reference, or local",
     )
 
 

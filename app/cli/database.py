@@ -33,10 +33,11 @@ def database_url(settings: Settings) -> Iterator[str]:
         yield url
 
 
-def apply_migrations() -> None:
+def apply_migrations() -> list[str] | None:
+    """Apply the migrations; on Citus, the tables distributed now (None: plain PostgreSQL)."""
     from app.db.migrations import apply_migrations
 
-    asyncio.run(apply_migrations())
+    return asyncio.run(apply_migrations())
 
 
 @asynccontextmanager

@@ -2,12 +2,17 @@
 
     python -m app db freeze-functions "what changed"
     DATABASE_URL=postgresql://... python -m app db dump-schema
+    python -m app db distribution
 
 freeze-functions writes the migration for the SQL functions changed in
 app/db/functions/ since the last one (app/db/functions/README.md).
 dump-schema migrates a scratch database on DATABASE_URL's server (which must
 be the production's PostgreSQL version), then writes its schema to
 migrations/schema.sql (app/db/schema_dump.py).
+distribution lists each table of the database and how it is placed: on a
+Citus coordinator distributed (by which column, colocated with what, in how
+many shards) or a reference table; elsewhere, and for the tables left on the
+coordinator, local (app/db/distribution.py).
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from app.cli.database import apply_migrations
+from app.cli.database import apply_migrations, database_url
 from app.config import Settings
+from app.db.distribution import TableDistribution, distribution
 from app.db.function_files import FreezeError, write_function_migration
 from app.db.schema_dump import SCHEMA_FILE, SchemaDumpError, dump_schema
 
@@ -33,6 +39,8 @@ from app.db.schema_dump import SCHEMA_FILE, SchemaDumpError, dump_schema
 def run(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "freeze-functions":
         return _freeze_functions(args.description)
+    if args.action == "distribution":
+        return _distribution(settings)
     return _dump_schema(settings)
 
 
@@ -68,6 +76,39 @@ def _dump_schema(settings: Settings) -> int:
     SCHEMA_FILE.write_text(schema, encoding="utf-8")
     print(f"wrote {SCHEMA_FILE}")
     return 0
+
+
+def _distribution(settings: Settings) -> int:
+    with database_url(settings) as url:
+        tables = asyncio.run(_read_distribution(url, settings.db_connect_timeout))
+    rows = [("table", "placement", "column", "colocation", "shards")]
+    rows += [_columns(table) for table in tables]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+    return 0
+
+
+def _columns(table: TableDistribution) -> tuple[str, str, str, str, str]:
+    def shown(value: object) -> str:
+        return "-" if value is None else str(value)
+
+    return (
+        table.table,
+        table.kind,
+        shown(table.column),
+        shown(table.colocation_id),
+        shown(table.shards),
+    )
+
+
+async def _read_distribution(url: str, connect_timeout: float) -> list[TableDistribution]:
+    connection = await asyncpg.connect(url, timeout=connect_timeout, statement_cache_size=0)
+    try:
+        return await distribution(connection)
+    finally:
+        await connection.close()
 
 
 @contextmanager

@@ -7,8 +7,11 @@ from functools import cache
 import asyncpg
 from piccolo.apps.migrations.commands.base import BaseMigrationManager
 from piccolo.apps.migrations.commands.forwards import run_forwards
+from piccolo.engine import engine_finder
+from piccolo.engine.postgres import PostgresEngine
 
 from app.db.database import Connection
+from app.db.distribution import citus_installed, distribute
 from app.db.piccolo_app import APP_CONFIG, MIGRATIONS_FOLDER
 
 
@@ -21,15 +24,28 @@ class MigrationError(Exception):
 MIGRATED_APPS = (APP_CONFIG.app_name, "user", "session_auth")
 
 
-async def apply_migrations() -> None:
+async def apply_migrations() -> list[str] | None:
     """Apply every pending migration; a no-op when the schema is current.
 
-    Piccolo connects through the engine in piccolo_conf.py, built from DATABASE_URL.
+    Then, where the citus extension is installed, distribute the tables not
+    distributed yet (app/db/distribution.py) and return their names; None
+    on plain PostgreSQL. Piccolo connects through the engine in
+    piccolo_conf.py, built from DATABASE_URL.
     """
     for app_name in MIGRATED_APPS:
         result = await run_forwards(app_name=app_name)
         if not result.success:
             raise MigrationError(result.message or f"migrations of {app_name} failed")
+    engine = engine_finder()
+    if not isinstance(engine, PostgresEngine):
+        raise MigrationError("no PostgreSQL engine is configured")
+    connection = await asyncpg.connect(**engine.config)
+    try:
+        if not await citus_installed(connection):
+            return None
+        return await distribute(connection)
+    finally:
+        await connection.close()
 
 
 @cache

@@ -6,6 +6,12 @@ Table and column names are a contract: marketing tools query them directly
 Shopify's numeric shop id (that one is `shops.shopify_shop_id`).
 Migrations are generated from these classes (`piccolo migrations new ingest --auto`).
 
+Every table that holds a shop's rows has the primary key (shop_id, id), and
+the foreign keys between them include shop_id: migration 2026-12-07T13:38:02
+declares them, since a Piccolo table has one primary key column. So one schema
+serves plain PostgreSQL and Citus, where these tables are distributed by
+shop_id (app/db/distribution.py). `id` stays the column Piccolo knows as the key.
+
 Piccolo makes a column NOT NULL with a blank default unless told otherwise, so
 every optional column here says ``null=True, default=None`` explicitly.
 """
@@ -27,7 +33,7 @@ from piccolo.columns import (
     Timestamptz,
     Varchar,
 )
-from piccolo.columns.base import OnDelete
+from piccolo.columns.base import OnDelete, OnUpdate
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.constraints import Check, Unique
 from piccolo.table import Table
@@ -95,7 +101,7 @@ class Shop(Table, tablename="shops"):
 
 class Customer(Table, tablename="customers"):
     id = UUID(primary_key=True)
-    shop_id = required_text(255, index=True)
+    shop_id = required_text(255)
     created_at = Timestamptz(default=TimestamptzNow())
     shopify_id = required_text(255, index=True)
     name = optional_text(255)
@@ -151,16 +157,17 @@ class Customer(Table, tablename="customers"):
 
 class Order(Table, tablename="orders"):
     id = UUID(primary_key=True)
-    shop_id = required_text(255, index=True)
+    shop_id = required_text(255)
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
     shopify_id = required_text(255)
-    # NO ACTION (the original design's choice): an order is a financial record,
+    # The customer's row: FOREIGN KEY (shop_id, customer_id) REFERENCES
+    # customers (shop_id, id), NO ACTION, declared by migration 2026-12-07T13:38:02
+    # (Piccolo declares one-column keys only, and a shop's rows must reference
+    # the same shop's rows for Citus). NO ACTION: an order is a financial record,
     # so deleting a customer who still has orders is refused rather than
     # silently dropping or orphaning them. Webhooks only soft-delete customers;
     # shop/redact removes a shop's orders before its customers.
-    customer_id = ForeignKey(
-        references=Customer, null=True, default=None, index=True, on_delete=OnDelete.no_action
-    )
+    customer_id = UUID(null=True, default=None, index=True)
     total_price = optional_money()
     line_items = JSONB(null=True, default=None)
     financial_status = optional_choice(FinancialStatus)
@@ -200,16 +207,24 @@ class Automation(Table, tablename="automations"):
 
 class MessageLog(Table, tablename="message_logs"):
     id = UUID(primary_key=True)
-    shop_id = required_text(255, index=True)
+    shop_id = required_text(255)
     created_at = Timestamptz(default=TimestamptzNow())
-    # CASCADE: a message log is personal data about its customer; when the
-    # customer row is deleted, their message history goes with it.
-    customer_id = ForeignKey(
-        references=Customer, null=True, default=None, index=True, on_delete=OnDelete.cascade
-    )
-    # SET NULL: removing an automation keeps the record of what was sent.
+    # (shop_id, customer_id) references customers (shop_id, id) ON DELETE
+    # CASCADE (migration 2026-12-07T13:38:02, as orders.customer_id): a message
+    # log is personal data about its customer; when the customer row is
+    # deleted, their message history goes with it.
+    customer_id = UUID(null=True, default=None, index=True)
+    # SET NULL: removing an automation keeps the record of what was sent. A
+    # foreign key that contains the distribution column cannot SET NULL on
+    # Citus, so automations is a reference table (app/db/distribution.py) and
+    # this key stays on `id`; NO ACTION on update, which Citus accepts.
     automation_id = ForeignKey(
-        references=Automation, null=True, default=None, index=True, on_delete=OnDelete.set_null
+        references=Automation,
+        null=True,
+        default=None,
+        index=True,
+        on_delete=OnDelete.set_null,
+        on_update=OnUpdate.no_action,
     )
     channel = required_choice(MessageChannel, 16)
     subject = optional_text(500)
@@ -280,7 +295,7 @@ class SyncRun(Table, tablename="sync_runs"):
     """One sync of a shop through the Admin API, with what it fetched and applied."""
 
     id = UUID(primary_key=True)
-    shop_id = required_text(255, index=True)
+    shop_id = required_text(255)
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
     kind = required_choice(SyncKind, 16)
     # The resources synced, comma-separated in sync order ("customers,orders").
@@ -351,6 +366,8 @@ class SyncBulkRow(Table, tablename="sync_bulk_rows"):
     """
 
     id = BigSerial(primary_key=True)
+    # The run's shop: the rows are distributed with the shop's other rows.
+    shop_id = required_text(255)
     run_id = UUID(null=False, default=None, index=True)
     gid = Text(null=False, default=None)
     parent_gid = Text(null=True, default=None, index=True)
@@ -367,7 +384,7 @@ class Erasure(Table, tablename="erasures"):
     """
 
     id = UUID(primary_key=True)
-    shop_id = required_text(255, index=True)
+    shop_id = required_text(255)
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
     # The redact's own ledger row: `erasing` until the erasure is complete.
     ledger_id = UUID(null=False, default=None)

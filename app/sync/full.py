@@ -179,10 +179,11 @@ async def _apply_orders(
         await analyze(database, "sync_bulk_rows")
         await _apply_staged_orders(database, run, on_progress, seen)
     finally:
-        await discard_staged(database, run.id)
+        await discard_staged(database, run)
 
 
-StagedRow = tuple[UUID, str, str | None, str]
+# shop_id, run_id, gid, parent_gid, document
+StagedRow = tuple[str, UUID, str, str | None, str]
 
 
 async def _stage(database: Database, run: Run, lines: Lines, seen: SeenIds) -> int:
@@ -199,7 +200,7 @@ async def _stage(database: Database, run: Run, lines: Lines, seen: SeenIds) -> i
     try:
         async for line in lines:
             try:
-                rows.append(_staged_row(run.id, line))
+                rows.append(_staged_row(run, line))
             except RecordError as error:
                 run.counts.fetched += 1
                 _skip(run, SyncResource.orders, error)
@@ -226,12 +227,12 @@ def _too_long(line: OversizedLine) -> RecordError:
     )
 
 
-def _staged_row(run_id: UUID, line: bytes | OversizedLine) -> StagedRow:
+def _staged_row(run: Run, line: bytes | OversizedLine) -> StagedRow:
     if isinstance(line, OversizedLine):
         raise _too_long(line)
     try:
         parsed = msgspec.json.decode(line, type=Line)
-        return (run_id, parsed.id, parsed.parent_id, line.decode())
+        return (run.shop, run.id, parsed.id, parsed.parent_id, line.decode())
     except (msgspec.DecodeError, UnicodeDecodeError) as error:
         raise RecordError(f"a result line is not a node: {error}") from None
     except RecursionError:
@@ -261,7 +262,9 @@ async def _copy(database: Database, run: Run, rows: list[StagedRow], seen: SeenI
 async def _copy_rows(database: Database, rows: list[StagedRow]) -> None:
     async with database.connection() as connection:
         await connection.copy_records_to_table(
-            "sync_bulk_rows", records=rows, columns=("run_id", "gid", "parent_gid", "document")
+            "sync_bulk_rows",
+            records=rows,
+            columns=("shop_id", "run_id", "gid", "parent_gid", "document"),
         )
 
 
@@ -269,13 +272,15 @@ def _refusal(error: BaseException) -> str:
     return f"PostgreSQL refused it: {error}"[:500]
 
 
-# Parents staged in an id range, each with its children in the order they came.
+# Parents staged in an id range, each with its children in the order they came
+# (by shop too: on Citus that is what sends the query to the shop's node alone).
 _STAGED_PARENTS = """
 SELECT p.id, p.document::text AS document,
        (SELECT coalesce(json_agg(c.document ORDER BY c.id), '[]')::text
-        FROM sync_bulk_rows AS c WHERE c.parent_gid = p.gid AND c.run_id = p.run_id) AS children
+        FROM sync_bulk_rows AS c
+        WHERE c.shop_id = p.shop_id AND c.parent_gid = p.gid AND c.run_id = p.run_id) AS children
 FROM sync_bulk_rows AS p
-WHERE p.run_id = $1 AND p.parent_gid IS NULL AND p.id > $2 AND p.id <= $3
+WHERE p.shop_id = $1 AND p.run_id = $2 AND p.parent_gid IS NULL AND p.id > $3 AND p.id <= $4
 ORDER BY p.id
 """
 
@@ -285,7 +290,9 @@ async def _apply_staged_orders(
 ) -> None:
     async with database.connection() as connection:
         bounds = await connection.fetchrow(
-            "SELECT min(id) AS first, max(id) AS last FROM sync_bulk_rows WHERE run_id = $1",
+            "SELECT min(id) AS first, max(id) AS last FROM sync_bulk_rows"
+            " WHERE shop_id = $1 AND run_id = $2",
+            run.shop,
             run.id,
         )
     if bounds is None or bounds["first"] is None:
@@ -295,7 +302,7 @@ async def _apply_staged_orders(
         while start < bounds["last"]:
             async with database.connection() as connection:
                 parents = await connection.fetch(
-                    _STAGED_PARENTS, run.id, start, start + STAGE_CHUNK, timeout=60
+                    _STAGED_PARENTS, run.shop, run.id, start, start + STAGE_CHUNK, timeout=60
                 )
             start += STAGE_CHUNK
             records = [record for row in parents if (record := _order(run, row, seen)) is not None]
@@ -330,16 +337,17 @@ async def discard_abandoned(database: Database, shop: str, run_id: UUID) -> None
     discard its own leaves them (customers' emails among them) until this one."""
     async with database.connection() as connection:
         await connection.execute(
-            "DELETE FROM sync_bulk_rows WHERE run_id <> $2"
-            " AND run_id IN (SELECT id FROM sync_runs WHERE shop_id = $1)",
+            "DELETE FROM sync_bulk_rows WHERE shop_id = $1 AND run_id <> $2",
             shop,
             run_id,
         )
 
 
-async def discard_staged(database: Database, run_id: UUID) -> None:
+async def discard_staged(database: Database, run: Run) -> None:
     async with database.connection() as connection:
-        await connection.execute("DELETE FROM sync_bulk_rows WHERE run_id = $1", run_id)
+        await connection.execute(
+            "DELETE FROM sync_bulk_rows WHERE shop_id = $1 AND run_id = $2", run.shop, run.id
+        )
 
 
 class _Pipeline:

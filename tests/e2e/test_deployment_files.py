@@ -54,6 +54,7 @@ FILLED_ENV = {
 }
 # Variables that configure the compose file, not the service.
 COMPOSE_VARIABLES = {
+    "POSTGRES_HOST",
     "POSTGRES_USER",
     "POSTGRES_PASSWORD",
     "POSTGRES_DB",
@@ -221,9 +222,40 @@ def test_the_service_starts_after_the_migrations_and_pgbouncer(services: dict[st
         "migrate": {"condition": "service_completed_successfully"},
         "pgbouncer": {"condition": "service_healthy"},
     }
-    assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
-    assert services["pgbouncer"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    # citus-setup only when its profile runs (`required: false`: ignored otherwise).
+    database = {
+        "postgres": {"condition": "service_healthy"},
+        "citus-setup": {"condition": "service_completed_successfully", "required": False},
+    }
+    assert services["migrate"]["depends_on"] == database
+    assert services["pgbouncer"]["depends_on"] == database
     assert services["migrate"]["restart"] == "no"
+
+
+def test_the_citus_profile_puts_the_service_on_a_coordinator_and_two_workers() -> None:
+    services = compose_rendered({**FILLED_ENV, "POSTGRES_HOST": "citus-coordinator"})["services"]
+    nodes = ("citus-coordinator", "citus-worker-1", "citus-worker-2")
+    for name in (*nodes, "citus-setup"):
+        assert services[name]["profiles"] == ["citus"], name
+        repository, _ = image_reference(services[name]["image"])
+        assert repository == "citusdata/citus", name
+    assert len({services[name]["image"] for name in (*nodes, "citus-setup")}) == 1
+    assert len({services[name]["volumes"][0] for name in nodes}) == 3, "a volume per node"
+    setup = "\n".join(command(services["citus-setup"]) or [])
+    for worker in nodes[1:]:
+        assert f"citus_add_node('{worker}', 5432)" in setup
+    assert "citus_set_coordinator_host('citus-coordinator', 5432)" in setup
+    assert set(services["citus-setup"]["depends_on"]) == set(nodes)
+    # The migrations, and through PgBouncer the service, on the coordinator.
+    migrate_url = urlsplit(service_environment(services["migrate"])["DATABASE_URL"])
+    assert migrate_url.hostname == "citus-coordinator"
+    assert service_environment(services["pgbouncer"])["DB_HOST"] == "citus-coordinator"
+    app_url = urlsplit(service_environment(services["app"])["DATABASE_URL"])
+    assert app_url.hostname == "pgbouncer"
+    for name in nodes:
+        node = service_environment(services[name])
+        assert node["POSTGRES_PASSWORD"] == FILLED_ENV["POSTGRES_PASSWORD"]
+        assert "POSTGRES_HOST_AUTH_METHOD" not in node, "no trust between the nodes"
 
 
 def test_healthchecks(services: dict[str, Any]) -> None:

@@ -213,8 +213,9 @@ async def stage_bulk_lines(db: Database) -> None:
     for run_id, gid, parent, document in rows:
         await queries.execute(
             db,
-            "INSERT INTO sync_bulk_rows (run_id, gid, parent_gid, document)"
-            " VALUES ($1, $2, $3, $4::jsonb)",
+            "INSERT INTO sync_bulk_rows (shop_id, run_id, gid, parent_gid, document)"
+            " VALUES ($1, $2, $3, $4, $5::jsonb)",
+            shopify.SHOP,
             run_id,
             gid,
             parent,

@@ -368,8 +368,9 @@ async def test_the_next_run_deletes_what_a_killed_run_staged(
     )
     await queries.execute(
         db,
-        "INSERT INTO sync_bulk_rows (run_id, gid, parent_gid, document)"
-        " VALUES ($1, 'gid://shopify/Order/1', NULL, '{\"email\": \"staged@example.com\"}')",
+        "INSERT INTO sync_bulk_rows (shop_id, run_id, gid, parent_gid, document)"
+        " VALUES ($1, $2, 'gid://shopify/Order/1', NULL, '{\"email\": \"staged@example.com\"}')",
+        shop.domain,
         killed,
     )
 

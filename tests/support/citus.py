@@ -1,0 +1,82 @@
+"""The suites on a Citus cluster: CITUS_TEST_URL names its coordinator.
+
+With CITUS_TEST_URL set, the session's server is that coordinator instead of
+TEST_DATABASE_URL's, and each test database made there gets the citus
+extension on every node and the nodes added before it is migrated (so
+`migrate` distributes it, as it would in production). The cluster is the
+tester's own (never built by the tests): a coordinator whose maintenance
+database (the URL's) has citus with its workers added, and
+`citus.enable_create_database_propagation = on` so that a database created
+on the coordinator exists on the workers too.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+URL = os.environ.get("CITUS_TEST_URL") or None
+
+# For the tests of the distribution itself, which mean nothing without a cluster.
+required = pytest.mark.skipif(
+    URL is None, reason="CITUS_TEST_URL is not set: no Citus coordinator to test against"
+)
+
+
+_EXTENSION = (
+    "CREATE EXTENSION IF NOT EXISTS citus WITH SCHEMA pg_catalog;\n\n"
+    "COMMENT ON EXTENSION citus IS 'Citus distributed database';\n\n"
+)
+
+
+def without_extension(schema: str) -> str:
+    """A schema dump of a coordinator's database as plain PostgreSQL's (the committed one)."""
+    return schema.replace(_EXTENSION, "")
+
+
+def _on(url: str, host: str, port: int, database: str) -> str:
+    parts = urlsplit(url)
+    credentials = parts.netloc.rpartition("@")[0]
+    netloc = f"{credentials}@{host}:{port}" if credentials else f"{host}:{port}"
+    return urlunsplit(parts._replace(netloc=netloc, path=f"/{database}"))
+
+
+async def _execute(url: str, *statements: str) -> None:
+    connection = await asyncpg.connect(url, statement_cache_size=0)
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def prepare(server_url: str, name: str) -> None:
+    """Citus in the new database `name` on every node, and its workers added."""
+    connection = await asyncpg.connect(server_url, statement_cache_size=0)
+    try:
+        workers = await connection.fetch(
+            "SELECT nodename, nodeport FROM pg_dist_node"
+            " WHERE groupid <> 0 AND noderole = 'primary' AND isactive ORDER BY nodeid"
+        )
+    finally:
+        await connection.close()
+    if not workers:
+        raise RuntimeError("CITUS_TEST_URL's coordinator has no active workers")
+    for worker in workers:
+        await _execute(
+            _on(server_url, worker["nodename"], worker["nodeport"], name),
+            "CREATE EXTENSION IF NOT EXISTS citus",
+        )
+    coordinator = urlsplit(server_url)
+    await _execute(
+        _on(server_url, coordinator.hostname or "127.0.0.1", coordinator.port or 5432, name),
+        "CREATE EXTENSION IF NOT EXISTS citus",
+        f"SELECT citus_set_coordinator_host('{coordinator.hostname}', {coordinator.port or 5432})",
+        *(
+            f"SELECT citus_add_node('{worker['nodename']}', {worker['nodeport']})"
+            for worker in workers
+        ),
+    )
