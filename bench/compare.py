@@ -95,6 +95,9 @@ class Options:
     # Counted orders (not Shopify's sample's test orders): each delivery is then a
     # new customer's first order, announced as a customer event.
     real_orders: bool = False
+    # The service restarted before each block, so that none inherits another's warm
+    # caches (the smoke run, whose figures are not judged, keeps the one running).
+    fresh_service: bool = True
 
 
 @dataclass
@@ -197,10 +200,13 @@ def _workload(name: str, options: Options, secret: str) -> Workload:
 def _block(subjects: _Subjects, report: CompareReport, workers: int, secret: str) -> None:
     """Restart the service with `workers`, start the textbook service alike, run the rounds."""
     stack, options, workload = subjects.stack, subjects.options, subjects.workload
-    stack.workers = workers
-    stack.stop_service()
-    stack.extra_env["DATABASE_URL"] = stack.postgres_url or ""
-    stack.start_service()
+    unchanged = stack.running and stack.workers == workers
+    unchanged = unchanged and stack.service_environment()["DATABASE_URL"] == stack.postgres_url
+    if options.fresh_service or not unchanged:
+        stack.workers = workers
+        stack.stop_service()
+        stack.extra_env["DATABASE_URL"] = stack.postgres_url or ""
+        stack.start_service()
     with TextbookServer(subjects.minimal_url, secret, workers) as textbook:
         subjects.textbook = textbook
         if workload.seed:

@@ -1,6 +1,7 @@
 """Shared fixtures: a real PostgreSQL (TEST_DATABASE_URL or an embedded one), a
 fresh migrated database per test session (per xdist worker), tables emptied
-before each test, and the real ASGI app behind an HTTP test client.
+before each test, and the real ASGI app (built once per worker, its lifespan run
+for each test) behind an HTTP test client.
 
 Also the tiers: every test gets one marker of TIERS, from its fixtures unless
 its module names one, and that tier's timeout unless it sets its own; and the
@@ -11,6 +12,7 @@ program is missing.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
@@ -28,8 +31,9 @@ from app.db.database import Database
 from app.db.embedded import EmbeddedServer
 from app.devtools.pgbouncer import PgBouncer
 from app.devtools.standin import ShopifyStandIn
+from app.observability.logs import configure_logging
 from tests.support import binaries, citus, nats, shopify
-from tests.support.ops import run_cli
+from tests.support.ops import ROOT, run_cli
 
 # The tiers, cheapest first, and how long one test of each may take (a test
 # may set its own timeout). .ci/run runs each tier as a step of its own.
@@ -68,6 +72,36 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.timeout(TIERS[tier]))
         if PGBOUNCER_FIXTURES & set(item.fixturenames):
             item.add_marker("pgbouncer")
+        if (group := server_group(item, tier)) is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def server_group(item: pytest.Item, tier: str) -> str | None:
+    """Tests sharing server processes form one group: with `--dist loadgroup` they run on
+    one worker, which starts them once. Those are a module's or a package's deployment
+    stack (its `stack` fixture), and a browser test module's service."""
+    if tier == "browser":
+        return f"browser:{item.nodeid.split('::')[0]}"
+    definitions = getattr(item, "_fixtureinfo", None)
+    found = definitions.name2fixturedefs.get("stack") if definitions is not None else None
+    if not found or found[-1].scope == "function":
+        return None
+    return f"stack:{found[-1].baseid}"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The tiers of the failed tests: one run may hold several (.ci/run)."""
+    failed: dict[str, int] = {}
+    for report in (
+        *terminalreporter.stats.get("failed", ()),
+        *terminalreporter.stats.get("error", ()),
+    ):
+        keywords = getattr(report, "keywords", {})
+        tier = next((name for name in TIERS if name in keywords), "no tier")
+        failed[tier] = failed.get(tier, 0) + 1
+    if failed:
+        tiers = ", ".join(f"{tier} ({count})" for tier, count in failed.items())
+        terminalreporter.write_line(f"failed tiers: {tiers}", red=True, bold=True)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -124,6 +158,45 @@ def migrate(url: str) -> None:
     assert result.returncode == 0, f"migrate failed:\n{result.stdout}\n{result.stderr}"
 
 
+# What a migrated database depends on: a template database is made per state of these.
+MIGRATION_INPUTS = ("migrations", "app/db", "piccolo_conf.py", "uv.lock")
+
+
+def migrations_digest() -> str:
+    digest = hashlib.sha256()
+    for name in MIGRATION_INPUTS:
+        path = ROOT / name
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        for file in files:
+            if file.is_file() and "__pycache__" not in file.parts:
+                digest.update(f"{file.relative_to(ROOT)}\0".encode() + file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+async def migrated_template(server_url: str) -> str:
+    """A database migrated by the real command line, copied for each migrated database.
+
+    Made once per state of MIGRATION_INPUTS and kept on the server, so that later
+    sessions and other workers copy it (CREATE DATABASE ... TEMPLATE, a file copy)
+    instead of migrating again; an advisory lock makes one of them build it. It is
+    published by a rename once migrated, so no one copies a half-built one.
+    """
+    name = f"ingest_template_{migrations_digest()}"
+    connection = await asyncpg.connect(server_url, statement_cache_size=0)
+    try:
+        await connection.execute("SELECT pg_advisory_lock(hashtext('ingest_template'))")
+        exists = "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)"
+        if not await connection.fetchval(exists, name):
+            building = f"{name}_building"
+            await connection.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
+            await connection.execute(f'CREATE DATABASE "{building}"')
+            migrate(with_database(server_url, building))
+            await connection.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+    finally:
+        await connection.close()  # which releases the lock
+    return name
+
+
 @pytest.fixture(scope="session")
 def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A PostgreSQL server: a Citus coordinator (CITUS_TEST_URL), TEST_DATABASE_URL, or a
@@ -143,14 +216,20 @@ def create_database(postgres_url: str) -> Iterator[Any]:
 
     def create(migrated: bool = True) -> str:
         name = f"ingest_test_{uuid.uuid4().hex[:10]}"
-        asyncio.run(execute(postgres_url, f'CREATE DATABASE "{name}"'))
-        created.append(name)
-        url = with_database(postgres_url, name)
         if citus.URL:
+            # A Citus database needs the extension and its workers on every node
+            # before it is migrated, so it cannot be copied from a template.
+            asyncio.run(execute(postgres_url, f'CREATE DATABASE "{name}"'))
+            created.append(name)
+            url = with_database(postgres_url, name)
             asyncio.run(citus.prepare(postgres_url, name))
-        if migrated:
-            migrate(url)
-        return url
+            if migrated:
+                migrate(url)
+            return url
+        template = f' TEMPLATE "{asyncio.run(migrated_template(postgres_url))}"' if migrated else ""
+        asyncio.run(execute(postgres_url, f'CREATE DATABASE "{name}"{template}'))
+        created.append(name)
+        return with_database(postgres_url, name)
 
     yield create
     for name in created:
@@ -209,10 +288,22 @@ async def db(database: Database) -> Database:
     return database
 
 
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Litestar:
+    """The ASGI app of the session's settings, built once per worker: building it costs
+    more than most tests. Each test runs its lifespan anew (`client`): its own pool,
+    background work, HTTP client and tokens."""
+    return create_app(settings)
+
+
 @pytest.fixture
-async def client(db: Database, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    db: Database, settings: Settings, app: Litestar
+) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client talking to the real ASGI app (lifespan included)."""
-    async with AsyncTestClient(app=create_app(settings)) as test_client:
+    # As create_app does: an app a test built with other settings may have changed it.
+    configure_logging(settings.log_level)
+    async with AsyncTestClient(app=app) as test_client:
         yield test_client
 
 

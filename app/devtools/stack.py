@@ -46,6 +46,9 @@ MIGRATE_COMMAND: Final = ("python", "-m", "app", "migrate")
 
 # What the image holds besides the virtualenv (WORKDIR is the service's cwd).
 IMAGE_SOURCE: Final = ("app", "migrations", "piccolo_conf.py")
+# The image's compileall step: its processes start from bytecode (PYTHONDONTWRITEBYTECODE
+# keeps them from writing any).
+IMAGE_COMPILE: Final = ("python", "-m", "compileall", "-q", *IMAGE_SOURCE)
 # Files the builder stage reads to build the virtualenv.
 IMAGE_BUILD_INPUTS: Final = ("pyproject.toml", "uv.lock")
 
@@ -215,6 +218,14 @@ class Stack:
                     shutil.copytree(source, workdir / name, ignore=ignore)
                 else:
                     shutil.copy2(source, workdir / name)
+            subprocess.run(
+                IMAGE_COMPILE,
+                env=self.base_environment(),
+                cwd=workdir,
+                capture_output=True,
+                timeout=120,
+                check=True,
+            )
         return workdir
 
     def base_environment(self) -> dict[str, str]:

@@ -20,8 +20,10 @@ else; it never appears in an exception message or a log line.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -347,4 +349,11 @@ def _first_message(errors: Any) -> str:
 
 def http_client() -> httpx.AsyncClient:
     """The httpx client for Admin API calls and bulk downloads (no redirects to other hosts)."""
-    return httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
+    return httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False, verify=_tls_context())
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context per process, shared by its clients: loading the CA bundle is most of
+    what creating a client costs."""
+    return httpx.create_ssl_context()

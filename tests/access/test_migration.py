@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import subprocess
-import sys
 from typing import Any
 
 from app.access.cipher import Purpose, TokenCipher
@@ -13,14 +11,15 @@ from app.access.credentials import connect
 from app.config import Settings
 from app.db.database import Database
 from app.db.enums import SyncRunStatus
-from app.devtools.stack import ROOT
 from app.devtools.standin import FakeShop, Fault, ShopifyStandIn
 from app.shopify.oauth import IssuedToken
 from tests.support.access import credentials_row, token_calls
+from tests.support.ops import CliResult, call_cli
 from tests.support.sync import TOKEN_KEY, sync
 
 
-def shops_cli(config: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+def shops_cli(config: Settings, *args: str) -> CliResult:
+    """`python -m app shops <args>`, in this process (call_cli)."""
     env = {
         **os.environ,
         "DATABASE_URL": config.database_url or "",
@@ -30,15 +29,7 @@ def shops_cli(config: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         "TOKEN_ENCRYPTION_KEY": TOKEN_KEY,
         "LOG_LEVEL": "WARNING",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "app", "shops", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return call_cli("shops", *args, env=env)
 
 
 async def non_expiring(db: Database, shop: FakeShop) -> None:

@@ -22,7 +22,13 @@ ROOT = Path(__file__).resolve().parents[2]
 # Longer than the runs' own subprocess timeouts, so that theirs reports first.
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(360)]
 
+# On two workers (--dist loadgroup): the webhook runs on one, the three others,
+# about as long together, on the other. Their figures are not judged, only counts.
+WEBHOOKS = pytest.mark.xdist_group("bench: webhooks")
+OTHERS = pytest.mark.xdist_group("bench: sync, fleet, events")
 
+
+@WEBHOOKS
 @pytest.mark.wrk
 def test_benchmark_smoke_run(tmp_path: Path) -> None:
     output = tmp_path / "bench.json"
@@ -54,6 +60,7 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
     assert all(run["counts_match"] and run["committed"] > 0 for run in head_to_head)
 
 
+@OTHERS
 def test_benchmark_sync_smoke_run(tmp_path: Path) -> None:
     """The full-sync part alone (no wrk needed): it completes and stores exactly the shop."""
     output = tmp_path / "bench.json"
@@ -74,6 +81,7 @@ def test_benchmark_sync_smoke_run(tmp_path: Path) -> None:
     assert sync["applied"] == sync["summary"]["applied"] == 700
 
 
+@OTHERS
 def test_benchmark_fleet_smoke_run(tmp_path: Path) -> None:
     """A small fleet (no wrk needed): one pass over every shop, every change applied."""
     output = tmp_path / "bench.json"
@@ -93,6 +101,7 @@ def test_benchmark_fleet_smoke_run(tmp_path: Path) -> None:
     assert fleet["webhooks_sent"] > 0 and fleet["webhooks_non_2xx"] == 0
 
 
+@OTHERS
 @pytest.mark.nats
 def test_benchmark_events_smoke_run(tmp_path: Path) -> None:
     """Scores, the feed and the relay at small size: they complete and every count holds."""

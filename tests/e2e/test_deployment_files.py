@@ -9,6 +9,7 @@ or from app/config.py's variables.
 from __future__ import annotations
 
 import re
+import shlex
 import tomllib
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ import pytest
 
 from app.devtools.stack import (
     IMAGE_BUILD_INPUTS,
+    IMAGE_COMPILE,
     IMAGE_ENV,
     IMAGE_SOURCE,
     MIGRATE_COMMAND,
@@ -109,6 +111,11 @@ def test_the_image_holds_only_the_virtualenv_and_the_source() -> None:
     mounted = re.findall(r"--mount=type=bind,source=([^,\s]+),target=\1", run)
     assert sorted(mounted) == sorted(IMAGE_BUILD_INPUTS)
     assert not builder.all("COPY") or all("--from=uv" in c for c in builder.all("COPY"))
+
+
+def test_the_image_compiles_its_source_as_the_harness_does() -> None:
+    runs = [shlex.split(arguments) for arguments in runtime_stage().all("RUN")]
+    assert list(IMAGE_COMPILE) in runs
 
 
 def test_the_build_context_is_an_allowlist_of_what_the_image_copies() -> None:

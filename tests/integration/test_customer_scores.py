@@ -25,7 +25,7 @@ from tests.support.customer_events import (
     orders,
     scores,
 )
-from tests.support.ops import ADMIN, run_cli
+from tests.support.ops import ADMIN, call_cli_on
 from tests.support.shopify import SHOP
 
 OTHER = shopify.OTHER_SHOP
@@ -309,14 +309,14 @@ async def test_scores_from_the_command_line(db: Database, database_url: str) -> 
     await add_customer(db, "only", [Order(45)])
     await add_customer(db, "elsewhere", [Order(45)], shop=OTHER)
 
-    result = run_cli(database_url, "scores", "--shop", SHOP)
+    result = call_cli_on(database_url, "scores", "--shop", SHOP)
 
     assert result.returncode == 0, result.stderr
     assert f"{SHOP}: scored 1 customers, 1 changed, 1 written, 1 segment changes" in result.stdout
     assert (await scores(db))["only"] == (3, 3, 3, "loyal")
     assert (await scores(db, OTHER))["elsewhere"] == (None, None, None, None)
 
-    every_shop = run_cli(database_url, "scores", "--all")
+    every_shop = call_cli_on(database_url, "scores", "--all")
 
     assert every_shop.returncode == 0, every_shop.stderr
     assert f"{OTHER}: scored 1 customers, 1 changed" in every_shop.stdout

@@ -1,5 +1,6 @@
 """The operator's commands, run as an operator runs them: `python -m app events` and
-`python -m app replay`, in a subprocess, against the session database."""
+`python -m app replay`, against the session database: in this process (call_cli_on), and in
+a process of their own where that is what is tested (an exit code, output on a terminal)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from app.db.database import Database
 from app.webhooks.handlers import HANDLERS
 from tests.support import queries, shopify
 from tests.support.ops import (
+    call_cli_on,
     ledger_by_webhook,
     order_handler_before_fix,
     run_cli,
@@ -81,7 +83,7 @@ def table(stdout: str) -> tuple[list[str], list[list[str]]]:
 async def test_events_prints_a_table_newest_first(
     failed_deliveries: list[str], database_url: str, db: Database
 ) -> None:
-    result = run_cli(database_url, "events")
+    result = call_cli_on(database_url, "events")
     assert result.returncode == 0, result.stderr
     header, rows = table(result.stdout)
     assert header[:6] == ["received_at", "shop_id", "topic", "status", "attempts", "webhook_id"]
@@ -100,24 +102,24 @@ async def test_events_prints_a_table_newest_first(
 
 
 async def test_events_filters_and_limit(failed_deliveries: list[str], database_url: str) -> None:
-    result = run_cli(database_url, "events", "--status", "failed")
+    result = call_cli_on(database_url, "events", "--status", "failed")
     assert result.returncode == 0, result.stderr
     _, rows = table(result.stdout)
     assert sorted(row[5] for row in rows) == sorted(failed_deliveries)
 
-    result = run_cli(database_url, "events", "--topic", "products/create")
+    result = call_cli_on(database_url, "events", "--topic", "products/create")
     _, rows = table(result.stdout)
     assert [row[5] for row in rows] == ["cli-ignored"]
 
-    result = run_cli(database_url, "events", "--webhook-id", "cli-failed-1")
+    result = call_cli_on(database_url, "events", "--webhook-id", "cli-failed-1")
     _, rows = table(result.stdout)
     assert [row[5] for row in rows] == ["cli-failed-1"]
 
-    result = run_cli(database_url, "events", "--limit", "2")
+    result = call_cli_on(database_url, "events", "--limit", "2")
     _, rows = table(result.stdout)
     assert len(rows) == 2
 
-    result = run_cli(database_url, "events", "--shop", shopify.OTHER_SHOP)
+    result = call_cli_on(database_url, "events", "--shop", shopify.OTHER_SHOP)
     assert result.returncode == 0
     header, rows = table(result.stdout)
     assert header[0] == "received_at" and rows == []
@@ -136,7 +138,7 @@ async def test_replay_dry_run_changes_nothing(
     failed_deliveries: list[str], database_url: str, db: Database
 ) -> None:
     before = await snapshot(db)
-    result = run_cli(database_url, "replay", "--status", "failed", "--dry-run")
+    result = call_cli_on(database_url, "replay", "--status", "failed", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert summary(result.stdout) == {
         "verb": "would replay",
@@ -153,7 +155,7 @@ async def test_replay_dry_run_changes_nothing(
 async def test_replay_failed_deliveries_after_the_fix(
     failed_deliveries: list[str], database_url: str, db: Database
 ) -> None:
-    result = run_cli(database_url, "replay", "--status", "failed")
+    result = call_cli_on(database_url, "replay", "--status", "failed")
     assert result.returncode == 0, result.stderr
     assert summary(result.stdout) == {
         "verb": "replayed",
@@ -181,7 +183,7 @@ async def test_replay_failed_deliveries_after_the_fix(
     assert customer is not None and customer["order_count"] == 3
 
     # Nothing left to replay.
-    again = run_cli(database_url, "replay", "--status", "failed")
+    again = call_cli_on(database_url, "replay", "--status", "failed")
     assert again.returncode == 0
     assert summary(again.stdout)["matched"] == 0
 
@@ -191,11 +193,11 @@ async def test_replay_selects_by_id_webhook_id_and_limit(
 ) -> None:
     ledger = await ledger_by_webhook(db)
 
-    by_id = run_cli(database_url, "replay", "--id", str(ledger["cli-failed-2"]["id"]))
+    by_id = call_cli_on(database_url, "replay", "--id", str(ledger["cli-failed-2"]["id"]))
     assert by_id.returncode == 0, by_id.stderr
     assert summary(by_id.stdout)["processed"] == 1
 
-    by_webhook = run_cli(database_url, "replay", "--webhook-id", "cli-failed-0")
+    by_webhook = call_cli_on(database_url, "replay", "--webhook-id", "cli-failed-0")
     assert summary(by_webhook.stdout)["processed"] == 1
 
     statuses = {key: row["status"] for key, row in (await ledger_by_webhook(db)).items()}
@@ -203,7 +205,7 @@ async def test_replay_selects_by_id_webhook_id_and_limit(
     assert statuses["cli-failed-1"] == "failed"
     assert statuses["cli-failed-2"] == "processed"
 
-    limited = run_cli(database_url, "replay", "--shop", shopify.SHOP, "--limit", "2")
+    limited = call_cli_on(database_url, "replay", "--shop", shopify.SHOP, "--limit", "2")
     assert limited.returncode == 0, limited.stderr
     assert summary(limited.stdout)["matched"] == 2
     # The first two of the shop in triggered_at order: the failed orders were
@@ -224,7 +226,7 @@ async def test_replay_reports_deliveries_that_still_fail(
     assert await deliver(client, "orders/create", {"id": "not-a-number"}, "cli-broken") == "failed"
     row = await queries.ledger_row(db, "cli-broken")
 
-    result = run_cli(database_url, "replay", "--status", "failed")
+    result = call_cli_on(database_url, "replay", "--status", "failed")
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert summary(result.stdout)["failed"] == 1
@@ -238,7 +240,7 @@ async def test_replay_needs_a_selection(
 ) -> None:
     await deliver(client, "orders/create", {"id": "not-a-number"}, "cli-untouched")
     for arguments in ((), ("--dry-run",), ("--limit", "5")):
-        result = run_cli(database_url, "replay", *arguments)
+        result = call_cli_on(database_url, "replay", *arguments)
         assert result.returncode == 2, arguments
         assert "error" in result.stderr
     assert (await queries.ledger_row(db, "cli-untouched"))["attempts"] == 1

@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 from typing import Any
 
 import httpx
@@ -21,7 +19,7 @@ from app.subscriptions.topics import COMPLIANCE_TOPICS, default_topics, enum_nam
 from app.webhooks.handlers import HANDLERS
 from tests.subscriptions.conftest import CALLBACK, PUBLIC_URL
 from tests.support import queries
-from tests.support.ops import ADMIN, ROOT
+from tests.support.ops import ADMIN, CliResult, call_cli
 from tests.support.sync import TOKEN_KEY
 
 ELSEWHERE = "https://old-host.example.com/webhooks/shopify"
@@ -225,7 +223,8 @@ async def test_the_stand_in_refuses_an_invalid_address(
     assert len(subscribed(shop)) == 1
 
 
-def cli(settings: Settings, *args: str, public_url: str = PUBLIC_URL) -> Any:
+def cli(settings: Settings, *args: str, public_url: str = PUBLIC_URL) -> CliResult:
+    """`python -m app <args>`, in this process (call_cli)."""
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url or "",
@@ -235,15 +234,7 @@ def cli(settings: Settings, *args: str, public_url: str = PUBLIC_URL) -> Any:
         "LOG_LEVEL": "WARNING",
     }
     env.pop("WEBHOOK_TOPICS", None)
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return call_cli(*args, env=env)
 
 
 async def test_the_command_line_checks_and_fixes(

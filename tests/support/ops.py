@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import dataclasses
 import io
 import json
@@ -11,7 +13,8 @@ import pty
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import traceback
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -196,6 +199,68 @@ def run_cli(database_url: str, *args: str, timeout: float = 90) -> CliResult:
         check=False,
     )
     return CliResult(completed.returncode, completed.stdout, completed.stderr)
+
+
+def call_cli(*args: str, env: Mapping[str, str], stdin: str = "", timeout: float = 90) -> CliResult:
+    """`python -m app <args>` in this process: the command line's main() with `env` as the
+    whole environment, `stdin` as standard input, output captured as run_cli captures it.
+
+    A new interpreter spends most of a short command importing the app; run_cli
+    (a real process) stays for what only a process shows: exit on a signal, output
+    on a terminal, another process's view. main() runs on a thread of its own, as
+    commands call asyncio.run and a test's event loop is running on this one; the
+    loop waits meanwhile, as it does for run_cli's subprocess.
+    """
+    stdout, stderr = io.StringIO(), io.StringIO()
+
+    def main() -> int:
+        from app.cli import main as cli_main
+
+        try:
+            return cli_main(list(args))
+        except SystemExit as exit_:  # argparse's errors: exit code 2
+            return exit_.code if isinstance(exit_.code, int) else 1
+        except Exception:
+            traceback.print_exc()  # onto the captured stderr, as the interpreter would
+            return 1
+
+    with (
+        _environment(env),
+        preserved_logging(),
+        contextlib.redirect_stdout(stdout),
+        contextlib.redirect_stderr(stderr),
+        _stdin(stdin),
+        concurrent.futures.ThreadPoolExecutor(1) as thread,
+    ):
+        returncode = thread.submit(main).result(timeout=timeout)
+    return CliResult(returncode, stdout.getvalue(), stderr.getvalue())
+
+
+def call_cli_on(database_url: str, *args: str, stdin: str = "", **extra: str) -> CliResult:
+    """run_cli's command and environment, run in this process (call_cli)."""
+    return call_cli(*args, env=cli_environment(database_url, **extra), stdin=stdin)
+
+
+@contextmanager
+def _environment(env: Mapping[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextmanager
+def _stdin(text: str) -> Iterator[None]:
+    saved = sys.stdin
+    sys.stdin = io.StringIO(text)
+    try:
+        yield
+    finally:
+        sys.stdin = saved
 
 
 def run_cli_with_terminal(database_url: str, *args: str, timeout: float = 90) -> CliResult:

@@ -1,4 +1,6 @@
-"""The sync's HTTP endpoints (through the real ASGI app) and commands (as real processes)."""
+"""The sync's HTTP endpoints (through the real ASGI app) and commands: in this process
+(call_cli), and as real processes where a process is what is tested (a schedule stopped by
+a signal, an exit code and its one-line error)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from app.db.database import Database
 from app.devtools.standin import FakeShop, ShopifyStandIn
 from app.sync.runner import SyncRefused
 from tests.support import queries
-from tests.support.ops import ROOT
+from tests.support.ops import ROOT, CliResult, call_cli
 from tests.support.sync import ALL_SCOPES, OTHER_TOKEN_KEY, TOKEN_KEY, new_shop
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
@@ -139,10 +141,8 @@ async def test_storing_a_token_without_an_encryption_key_is_a_clear_error(
     assert await queries.fetchval(db, "SELECT count(*) FROM shop_credentials") == 0
 
 
-def cli(
-    settings: Settings, *args: str, stdin: str = "", keys: str = TOKEN_KEY, **extra: str
-) -> Any:
-    env = {
+def cli_environment(settings: Settings, keys: str = TOKEN_KEY, **extra: str) -> dict[str, str]:
+    return {
         **os.environ,
         "DATABASE_URL": settings.database_url or "",
         "SHOPIFY_ADMIN_BASE_URL": settings.shopify_admin_base_url,
@@ -150,16 +150,25 @@ def cli(
         "LOG_LEVEL": "WARNING",
         **extra,
     }
-    return subprocess.run(
+
+
+def cli(
+    settings: Settings, *args: str, stdin: str = "", keys: str = TOKEN_KEY, **extra: str
+) -> CliResult:
+    return call_cli(*args, env=cli_environment(settings, keys, **extra), stdin=stdin)
+
+
+def cli_process(settings: Settings, *args: str, keys: str = TOKEN_KEY) -> CliResult:
+    completed = subprocess.run(
         [sys.executable, "-m", "app", *args],
-        input=stdin,
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env=env,
+        env=cli_environment(settings, keys),
         timeout=120,
         check=False,
     )
+    return CliResult(completed.returncode, completed.stdout, completed.stderr)
 
 
 async def test_the_command_line_stores_a_token_syncs_and_rotates_keys(
@@ -298,7 +307,7 @@ async def test_a_missing_encryption_key_is_a_one_line_error_naming_it(
     over HTTP the sync and the subscription check answer 409."""
     public = {"PUBLIC_URL": "https://ingest.example.com"}
     results = [
-        cli(sync_config, "sync", "--shop", shop.domain, keys=""),
+        cli_process(sync_config, "sync", "--shop", shop.domain, keys=""),
         cli(sync_config, "sync", "--all", keys=""),
         cli(sync_config, "subscriptions", "check", "--shop", shop.domain, keys="", **public),
     ]
@@ -323,17 +332,10 @@ async def test_a_missing_encryption_key_is_a_one_line_error_naming_it(
 
 
 def start_schedule(settings: Settings, keys: str) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "SHOPIFY_ADMIN_BASE_URL": settings.shopify_admin_base_url,
-        "TOKEN_ENCRYPTION_KEY": keys,
-        "LOG_LEVEL": "WARNING",
-    }
     return subprocess.Popen(
         [sys.executable, "-m", "app", "sync", "--all", "--every", "3600"],
         cwd=ROOT,
-        env=env,
+        env=cli_environment(settings, keys),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
