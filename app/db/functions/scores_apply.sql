@@ -43,7 +43,7 @@ BEGIN
         UPDATE customers AS c
         SET rfm_r = w.r, rfm_f = w.f, rfm_m = w.m, segment = w.segment
         FROM wanted AS w
-        WHERE c.id = w.id
+        WHERE c.shop_id = p_shop AND c.id = w.id
           AND (c.rfm_r, c.rfm_f, c.rfm_m, c.segment) IS DISTINCT FROM (w.r, w.f, w.m, w.segment)
         RETURNING c.shop_id, c.shopify_id, w.old_segment, w.segment AS new_segment, w.live
     ), announced AS (

@@ -43,7 +43,7 @@ BEGIN
         SELECT c.id, k.orders, k.spent, k.first_at,
                coalesce(floor(date_part('epoch', now() - k.last_at) / 86400)::integer,
                         2147483647) AS days
-        FROM counted AS k JOIN customers AS c ON c.id = k.customer_id
+        FROM counted AS k JOIN customers AS c ON c.shop_id = p_shop AND c.id = k.customer_id
         WHERE c.shop_id = p_shop AND c.deleted_at IS NULL AND c.redacted_at IS NULL
           AND c.merged_into IS NULL
     ), total AS MATERIALIZED (
