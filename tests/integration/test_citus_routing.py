@@ -27,7 +27,8 @@ from litestar.testing import AsyncTestClient
 from app.asgi import create_app
 from app.config import Settings
 from app.db.database import Database
-from tests.support import shopify
+from app.webhooks.privacy import erasure
+from tests.support import queries, shopify
 from tests.support.ops import ADMIN
 
 CUSTOMER = 9007199254740993
@@ -48,13 +49,38 @@ def one_shard_url(url: str) -> str:
 
 
 @pytest.fixture
-async def one_shard_client(db: Database, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def routed(db: Database, settings: Settings) -> Settings:
+    """The settings of a service whose statements must each go to one shard."""
     if not await db.on_citus():
         pytest.skip("not a Citus coordinator: CITUS_TEST_URL is not set")
     assert settings.database_url is not None
-    routed = dataclasses.replace(settings, database_url=one_shard_url(settings.database_url))
+    return dataclasses.replace(settings, database_url=one_shard_url(settings.database_url))
+
+
+@pytest.fixture
+async def one_shard_client(routed: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with AsyncTestClient(app=create_app(routed)) as client:
         yield client
+
+
+async def finish_erasures(routed: Settings, db: Database) -> None:
+    """Every erasure's remaining batches, each claimed by shop and id (one shard).
+
+    The background worker's search for work spans shops (several shards): it
+    fails under this setting, so the test runs the batches itself.
+    """
+    pending = await queries.fetch(db, "SELECT shop_id, id FROM erasures")
+    database = Database.from_settings(routed)
+    await database.start()
+    try:
+        for row in pending:
+            for _ in range(100):
+                step = await erasure.erase_step(database, (row["shop_id"], row["id"]))
+                if step is None or step[1]:
+                    break
+    finally:
+        await database.stop()
+    assert await queries.fetch(db, "SELECT shop_id, id FROM erasures") == []
 
 
 async def test_a_multi_shard_statement_fails_under_this_setting(
@@ -131,12 +157,14 @@ def topic_deliveries() -> list[tuple[str, object]]:
 
 
 async def test_every_topic_of_one_shop_goes_to_its_shard(
-    one_shard_client: httpx.AsyncClient,
+    one_shard_client: httpx.AsyncClient, routed: Settings, db: Database
 ) -> None:
     client = one_shard_client
     for n, (topic, payload) in enumerate(topic_deliveries()):
         status = await shopify.deliver(client, topic, payload, f"t-{n}")  # type: ignore[arg-type]
-        assert status == "processed", (topic, status)
+        # A redact may go on in the background after its answer (a slow cluster).
+        expected = {"processed", "erasing"} if topic.endswith("redact") else {"processed"}
+        assert status in expected, (topic, status)
     # Replays of stored deliveries, a grouped topic and one applied from Python
     # (their ledger rows updated by shop and id).
     replay = await client.post(
@@ -154,7 +182,12 @@ async def test_every_topic_of_one_shop_goes_to_its_shard(
     status = await shopify.deliver(client, "app/uninstalled", uninstalled, shop=other)
     assert status == "processed"
     redact = shopify.shop_redact(other)
-    assert await shopify.deliver(client, "shop/redact", redact, shop=other) == "processed"
+    assert await shopify.deliver(client, "shop/redact", redact, shop=other) in {
+        "processed",
+        "erasing",
+    }
+    await finish_erasures(routed, db)
+    assert await queries.fetch(db, "SELECT id FROM orders WHERE shop_id = $1", other) == []
 
 
 async def test_sync_batches_and_scores_of_one_shop_go_to_its_shard(
