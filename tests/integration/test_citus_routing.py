@@ -177,11 +177,11 @@ async def test_every_topic_of_one_shop_goes_to_its_shard(
     other = shopify.OTHER_SHOP
     order = shopify.order(7001, customer_id=CUSTOMER)
     assert await shopify.deliver(client, "orders/create", order, shop=other) == "processed"
+    redact = shopify.shop_redact(other)
     uninstalled = shopify.fixture("app_uninstalled")
-    uninstalled.update(myshopify_domain=other, domain=other)
+    uninstalled.update(id=redact["shop_id"], myshopify_domain=other, domain=other)
     status = await shopify.deliver(client, "app/uninstalled", uninstalled, shop=other)
     assert status == "processed"
-    redact = shopify.shop_redact(other)
     assert await shopify.deliver(client, "shop/redact", redact, shop=other) in {
         "processed",
         "erasing",
