@@ -44,7 +44,10 @@ DECLARE
     v_now timestamptz := now();
 BEGIN
     PERFORM ingest_plan_mode();
-    v_shops := ARRAY(SELECT DISTINCT x.shop FROM ingest_changes(p_changes, p_only) AS x);
+    v_shops := ARRAY(
+        SELECT DISTINCT e.value ->> 'shop'
+        FROM jsonb_array_elements(p_changes) WITH ORDINALITY AS e(value, n)
+        WHERE p_only IS NULL OR e.n = ANY(p_only));
     -- Customers. Per change: what was stored, and what the changes before it
     -- (same shop and customer) did; then whether it applies; then, per
     -- customer, the last applied values, written once.

@@ -1,4 +1,4 @@
-"""every statement filters and joins by shop_id (Citus routes it to the shop's shard); ingest_recompute_totals takes the shops; custom plans on Citus (ingest_plan_mode); the triggers write the colocated shards when they fire on a Citus shard; no now() in CASE or text casts in RETURNING
+"""Every statement filters and joins by shop_id (the function's p_shop, or the group's shops), so that on Citus a group or batch of one shop goes to that shop's shard; ingest_recompute_totals takes the shops; custom plans on Citus (ingest_plan_mode: Citus cannot plan a statement with unbound parameters); deletion times passed as a value (Citus refuses now() in CASE in an UPDATE) and no text cast in RETURNING; the trigger functions write the colocated shards when they fire on a Citus shard (customer_events_shard)
 
 Written by `python -m app db freeze-functions`: drops DROPPED_FUNCTIONS and
 installs the functions in FROZEN, copies of app/db/functions/ taken when this
@@ -11,9 +11,9 @@ from pathlib import Path
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.table import Table
 
-ID = "2026-12-07T13:41:50:000000"
+ID = "2026-12-07T14:36:53:000000"
 VERSION = "1.38.0"
-DESCRIPTION = "every statement filters and joins by shop_id (Citus routes it to the shop's shard); ingest_recompute_totals takes the shops; custom plans on Citus (ingest_plan_mode); the triggers write the colocated shards when they fire on a Citus shard; no now() in CASE or text casts in RETURNING"
+DESCRIPTION = "Every statement filters and joins by shop_id (the function's p_shop, or the group's shops), so that on Citus a group or batch of one shop goes to that shop's shard; ingest_recompute_totals takes the shops; custom plans on Citus (ingest_plan_mode: Citus cannot plan a statement with unbound parameters); deletion times passed as a value (Citus refuses now() in CASE in an UPDATE) and no text cast in RETURNING; the trigger functions write the colocated shards when they fire on a Citus shard (customer_events_shard)"
 
 FROZEN = Path(__file__).parent / "sql" / Path(__file__).stem
 DROPPED_FUNCTIONS: tuple[str, ...] = ()
