@@ -32,6 +32,7 @@ _COLUMNS = (
 # Whether the shop had credentials Shopify had not refused, read under the
 # row's lock before _CONNECT writes it (Citus refuses a subquery in an INSERT).
 _USABLE_BEFORE = "SELECT invalid_at IS NULL FROM shop_credentials WHERE shop_id = $1 FOR UPDATE"
+# Times in DO UPDATE come from the proposed row (EXCLUDED): Citus refuses now() there.
 _CONNECT = """
 INSERT INTO shop_credentials AS c (shop_id, access_token_encrypted, scope, expires_at,
     refresh_token_encrypted, refresh_token_expires_at, generation, updated_at)
@@ -40,7 +41,8 @@ ON CONFLICT (shop_id) DO UPDATE
 SET access_token_encrypted = EXCLUDED.access_token_encrypted, scope = EXCLUDED.scope,
     expires_at = EXCLUDED.expires_at, refresh_token_encrypted = EXCLUDED.refresh_token_encrypted,
     refresh_token_expires_at = EXCLUDED.refresh_token_expires_at,
-    generation = c.generation + 1, updated_at = now(), original_token_encrypted = NULL,
+    generation = c.generation + 1, updated_at = EXCLUDED.updated_at,
+    original_token_encrypted = NULL,
     refresh_claim = NULL, refresh_claimed_until = NULL, invalid_at = NULL, invalid_reason = NULL
 """
 _CLAIM = """
