@@ -27,11 +27,12 @@ RUN_COLUMNS = (
 )
 
 # Takes the lease unless a live one is held (an expired one is taken over).
+# $4 is the transaction's now(): Citus refuses now() in ON CONFLICT's WHERE.
 _TAKE_LEASE = """
 INSERT INTO sync_leases (shop_id, run_id, expires_at)
 VALUES ($1, $2, now() + make_interval(secs => $3))
 ON CONFLICT (shop_id) DO UPDATE SET run_id = EXCLUDED.run_id, expires_at = EXCLUDED.expires_at
-WHERE sync_leases.expires_at < now()
+WHERE sync_leases.expires_at < $4
 RETURNING run_id
 """
 
@@ -105,8 +106,10 @@ async def begin_run(
     """Take the shop's lease and record a running run; RunInProgress when another holds it."""
 
     async def begin(tx: Transaction) -> Run:
-        run_id: UUID = await tx.fetchval("SELECT gen_random_uuid()")
-        holder = await tx.fetchval(_TAKE_LEASE, shop, run_id, lease_seconds)
+        fresh = await tx.fetchrow("SELECT gen_random_uuid() AS id, now() AS now")
+        assert fresh is not None
+        run_id: UUID = fresh["id"]
+        holder = await tx.fetchval(_TAKE_LEASE, shop, run_id, lease_seconds, fresh["now"])
         if holder is None:
             raise RunInProgress(await _lease_holder(tx, shop))
         await tx.execute(_ABANDONED, shop, run_id)
