@@ -7,6 +7,10 @@ CREATE FUNCTION public.customer_events_first_order() RETURNS trigger
     LANGUAGE plpgsql
     AS $$ app/db/functions/customer_events_first_order.sql $$;
 
+CREATE FUNCTION public.customer_events_shard(p_table text, p_shop text) RETURNS text
+    LANGUAGE plpgsql STABLE
+    AS $$ app/db/functions/customer_events_shard.sql $$;
+
 CREATE FUNCTION public.customer_events_tags() RETURNS trigger
     LANGUAGE plpgsql
     AS $$ app/db/functions/customer_events_tags.sql $$;
@@ -41,7 +45,11 @@ CREATE FUNCTION public.ingest_lock_shop(p_shop text, p_exclusive boolean, p_lock
     LANGUAGE plpgsql
     AS $$ app/db/functions/ingest_lock_shop.sql $$;
 
-CREATE FUNCTION public.ingest_recompute_totals(p_customer_ids uuid[]) RETURNS void
+CREATE FUNCTION public.ingest_plan_mode() RETURNS void
+    LANGUAGE plpgsql
+    AS $$ app/db/functions/ingest_plan_mode.sql $$;
+
+CREATE FUNCTION public.ingest_recompute_totals(p_shops text[], p_customer_ids uuid[]) RETURNS void
     LANGUAGE plpgsql
     AS $$ app/db/functions/ingest_recompute_totals.sql $$;
 

@@ -29,10 +29,11 @@ _COLUMNS = (
     " refresh_token_expires_at, original_token_encrypted, generation, invalid_at, invalid_reason"
 )
 
-# `usable_before`: whether the shop had credentials Shopify had not refused
-# (the statement's snapshot is taken before its own write).
+# Whether the shop had credentials Shopify had not refused, read under the
+# row's lock before _CONNECT writes it (Citus refuses a subquery in an INSERT).
+_USABLE_BEFORE = "SELECT invalid_at IS NULL FROM shop_credentials WHERE shop_id = $1 FOR UPDATE"
+# Times in DO UPDATE come from the proposed row (EXCLUDED): Citus refuses now() there.
 _CONNECT = """
-WITH before AS (SELECT invalid_at IS NULL AS usable FROM shop_credentials WHERE shop_id = $1)
 INSERT INTO shop_credentials AS c (shop_id, access_token_encrypted, scope, expires_at,
     refresh_token_encrypted, refresh_token_expires_at, generation, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6, 1, now())
@@ -40,9 +41,9 @@ ON CONFLICT (shop_id) DO UPDATE
 SET access_token_encrypted = EXCLUDED.access_token_encrypted, scope = EXCLUDED.scope,
     expires_at = EXCLUDED.expires_at, refresh_token_encrypted = EXCLUDED.refresh_token_encrypted,
     refresh_token_expires_at = EXCLUDED.refresh_token_expires_at,
-    generation = c.generation + 1, updated_at = now(), original_token_encrypted = NULL,
+    generation = c.generation + 1, updated_at = EXCLUDED.updated_at,
+    original_token_encrypted = NULL,
     refresh_claim = NULL, refresh_claimed_until = NULL, invalid_at = NULL, invalid_reason = NULL
-RETURNING coalesce((SELECT usable FROM before), false) AS usable_before
 """
 _CLAIM = """
 UPDATE shop_credentials
@@ -120,10 +121,9 @@ async def connect(database: Database, cipher: TokenCipher, shop: str, issued: Is
     Replaces whatever was there and clears a 'needs re-authorization' mark.
     Returns whether the shop had usable credentials before.
     """
-    async with database.connection() as connection:
-        usable_before: bool = await connection.fetchval(
-            _CONNECT, shop, *_encrypted(cipher, shop, issued)
-        )
+    async with database.connection() as connection, connection.transaction():
+        usable_before = bool(await connection.fetchval(_USABLE_BEFORE, shop))
+        await connection.execute(_CONNECT, shop, *_encrypted(cipher, shop, issued))
     return usable_before
 
 

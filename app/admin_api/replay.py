@@ -90,7 +90,7 @@ async def replay_deliveries(
         return report
     for start in range(0, len(selected), _PAYLOAD_BATCH):
         batch = selected[start : start + _PAYLOAD_BATCH]
-        payloads = await _payloads(database, [row["id"] for row in batch])
+        payloads = await _payloads(database, batch)
         for row in batch:
             outcome = await replay(database, _stored(row, payloads.get(row["id"])))
             report.count(row["id"], outcome)
@@ -128,13 +128,24 @@ async def _select(
     return rows[:limit], cursor
 
 
-async def _payloads(database: Database, ids: list[UUID]) -> dict[UUID, str | None]:
+async def _payloads(
+    database: Database, selected: Sequence[asyncpg.Record]
+) -> dict[UUID, str | None]:
+    """The stored payloads of the selected rows, read shop by shop (on Citus: a shard each)."""
+    by_shop: dict[str, list[UUID]] = {}
+    for row in selected:
+        by_shop.setdefault(row["shop_id"], []).append(row["id"])
+    payloads: dict[UUID, str | None] = {}
     async with database.reading() as connection:
-        rows = await connection.fetch(
-            "SELECT id, payload::text AS payload FROM webhook_events WHERE id = ANY($1::uuid[])",
-            ids,
-        )
-    return {row["id"]: row["payload"] for row in rows}
+        for shop, ids in by_shop.items():
+            rows = await connection.fetch(
+                "SELECT id, payload::text AS payload FROM webhook_events"
+                " WHERE shop_id = $1 AND id = ANY($2::uuid[])",
+                shop,
+                ids,
+            )
+            payloads.update((row["id"], row["payload"]) for row in rows)
+    return payloads
 
 
 def _stored(row: asyncpg.Record, payload: str | None) -> StoredDelivery:

@@ -112,6 +112,10 @@ class Database:
         self._turns = asyncio.Semaphore(pool_size)
         self._reads = asyncio.Semaphore(self.read_share)
         self._syncs = asyncio.Semaphore(self.sync_share)
+        # Whether the database has the citus extension (None: not known yet),
+        # and the question in flight, which every caller meanwhile awaits.
+        self._citus: bool | None = None
+        self._citus_asked: asyncio.Task[bool] | None = None
 
     async def start(self) -> None:
         # asyncpg's pool hands out connections through an asyncio.Queue, whose
@@ -131,6 +135,36 @@ class Database:
     async def stop(self) -> None:
         if self.engine.pool is not None:
             await self.engine.close_connection_pool()
+
+    async def on_citus(self) -> bool:
+        """Whether the database is a Citus coordinator (the citus extension installed).
+
+        Asked on first use, not at start: the service starts while the
+        database is down. The answer is kept: an extension does not come and
+        go under a running service.
+        """
+        if self._citus is not None:
+            return self._citus
+        # One question for all who ask meanwhile: they go on together, in one
+        # turn of the event loop (deliveries arriving together stay together).
+        if (
+            self._citus_asked is None
+            or self._citus_asked.get_loop() is not asyncio.get_running_loop()
+        ):
+            self._citus_asked = asyncio.ensure_future(self._ask_citus())
+        try:
+            self._citus = await asyncio.shield(self._citus_asked)
+        except Exception:
+            self._citus_asked = None  # asked again by the next caller
+            raise
+        return self._citus
+
+    async def _ask_citus(self) -> bool:
+        async with self.connection() as connection:
+            found = await connection.fetchval(
+                "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"
+            )
+        return bool(found)
 
     @property
     def pool(self) -> asyncpg.Pool:

@@ -11,6 +11,11 @@ next call starts once the calls in flight have been so for SLOW_CALL_SECONDS,
 which also keeps one stuck call (waiting for a row lock, say) from holding
 up every item behind it.
 
+With a `key`, a group holds only items of one key (the first waiting item's),
+the others keeping their place in the queue: on Citus the deliveries of one
+shop go to one node, where a group of several shops would be a distributed
+transaction (two-phase commit) over their nodes.
+
 Every item is answered only from its own call's outcome: its result once the
 call has committed, or an error. The guarantees of a call made alone hold:
 
@@ -29,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -64,7 +69,7 @@ class GroupCommit(Generic[Item, Result]):
 
     `send(items, deadline)` makes the call and returns one result per item, in
     order, once it has committed. It must fail as a whole: either every item is
-    committed or none is.
+    committed or none is. With `key`, the items of a group all have one key.
     """
 
     def __init__(
@@ -76,8 +81,10 @@ class GroupCommit(Generic[Item, Result]):
         max_group: int = MAX_GROUP,
         slow_call: float = SLOW_CALL_SECONDS,
         max_in_flight: int = MAX_IN_FLIGHT,
+        key: Callable[[Item], Hashable] | None = None,
     ) -> None:
         self._send = send
+        self._key = key
         self.wait_limit = wait_limit
         self._alone_on = alone_on
         self.max_group = max_group
@@ -141,14 +148,24 @@ class GroupCommit(Generic[Item, Result]):
 
     def _next_group(self) -> list[_Waiter[Item, Result]]:
         group: list[_Waiter[Item, Result]] = []
+        # Items of another key than the group's, in their order, to wait for a later group.
+        passed: list[_Waiter[Item, Result]] = []
+        group_key: Hashable = None
         while self._waiting and len(group) < self.max_group:
             waiter = self._waiting.popleft()
             if waiter.future.done():  # expired or cancelled while waiting
                 continue
+            if self._key is not None:
+                key = self._key(waiter.item)
+                if group and key != group_key:
+                    passed.append(waiter)
+                    continue
+                group_key = key
             waiter.sent = True
             if waiter.expiry is not None:
                 waiter.expiry.cancel()
             group.append(waiter)
+        self._waiting.extendleft(reversed(passed))
         return group
 
     async def _call(self, group: list[_Waiter[Item, Result]]) -> None:

@@ -50,7 +50,7 @@ INSERT INTO customer_event_relays AS r (name, transaction_id, event_id, relayed,
 VALUES ($1, $2, $3, $4, now())
 ON CONFLICT (name) DO UPDATE
 SET transaction_id = excluded.transaction_id, event_id = excluded.event_id,
-    relayed = r.relayed + excluded.relayed, updated_at = now()
+    relayed = r.relayed + excluded.relayed, updated_at = excluded.updated_at
 WHERE (r.transaction_id, r.event_id) < (excluded.transaction_id, excluded.event_id)
 """
 

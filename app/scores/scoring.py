@@ -49,6 +49,14 @@ EXCEPT
 SELECT shop_id FROM shops WHERE redacted_at IS NOT NULL
 ORDER BY 1
 """
+# The same on Citus, which refuses a recursive query over a distributed table:
+# each shard lists its own shops.
+_SHOPS_CITUS = """
+SELECT shop_id FROM (SELECT DISTINCT shop_id FROM customers) AS c
+EXCEPT
+SELECT shop_id FROM shops WHERE redacted_at IS NOT NULL
+ORDER BY 1
+"""
 
 
 @dataclass
@@ -117,8 +125,9 @@ async def _apply(database: Database, shop: str, batch: tuple[list[Any], ...]) ->
 
 
 async def shops_to_score(database: Database) -> list[str]:
+    query = _SHOPS_CITUS if await database.on_citus() else _SHOPS
     async with database.connection() as connection:
-        return [row["shop_id"] for row in await connection.fetch(_SHOPS)]
+        return [row["shop_id"] for row in await connection.fetch(query)]
 
 
 def _fields(report: ScoreReport) -> dict[str, Any]:

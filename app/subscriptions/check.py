@@ -295,7 +295,7 @@ SET checked_at = EXCLUDED.checked_at, missing = EXCLUDED.missing, extra = EXCLUD
 _RECORD_FAILURE = """
 INSERT INTO subscription_checks (id, shop_id, checked_at, missing, extra, misdirected, error)
 VALUES (gen_random_uuid(), $1, now(), 0, 0, 0, $2)
-ON CONFLICT (shop_id) DO UPDATE SET checked_at = now(), error = EXCLUDED.error
+ON CONFLICT (shop_id) DO UPDATE SET checked_at = EXCLUDED.checked_at, error = EXCLUDED.error
 """
 
 

@@ -27,11 +27,12 @@ RUN_COLUMNS = (
 )
 
 # Takes the lease unless a live one is held (an expired one is taken over).
+# $4 is the transaction's now(): Citus refuses now() in ON CONFLICT's WHERE.
 _TAKE_LEASE = """
 INSERT INTO sync_leases (shop_id, run_id, expires_at)
 VALUES ($1, $2, now() + make_interval(secs => $3))
 ON CONFLICT (shop_id) DO UPDATE SET run_id = EXCLUDED.run_id, expires_at = EXCLUDED.expires_at
-WHERE sync_leases.expires_at < now()
+WHERE sync_leases.expires_at < $4
 RETURNING run_id
 """
 
@@ -105,8 +106,10 @@ async def begin_run(
     """Take the shop's lease and record a running run; RunInProgress when another holds it."""
 
     async def begin(tx: Transaction) -> Run:
-        run_id: UUID = await tx.fetchval("SELECT gen_random_uuid()")
-        holder = await tx.fetchval(_TAKE_LEASE, shop, run_id, lease_seconds)
+        fresh = await tx.fetchrow("SELECT gen_random_uuid() AS id, now() AS now")
+        assert fresh is not None
+        run_id: UUID = fresh["id"]
+        holder = await tx.fetchval(_TAKE_LEASE, shop, run_id, lease_seconds, fresh["now"])
         if holder is None:
             raise RunInProgress(await _lease_holder(tx, shop))
         await tx.execute(_ABANDONED, shop, run_id)
@@ -149,9 +152,11 @@ async def save_progress(database: Database, run: Run, usage: Usage) -> None:
     async with database.connection() as connection:
         await connection.execute(
             "UPDATE sync_runs SET fetched = $2, applied = $3, stale = $4, failed = $5,"
-            " deleted = $6, api_cost = $7, throttle_wait_seconds = $8 WHERE id = $1",
+            " deleted = $6, api_cost = $7, throttle_wait_seconds = $8"
+            " WHERE shop_id = $9 AND id = $1",
             run.id,
             *_figures(run, usage),
+            run.shop,
         )
 
 
@@ -172,13 +177,14 @@ async def finish_run(
         await tx.execute(
             "UPDATE sync_runs SET status = $9, finished_at = now(), fetched = $2, applied = $3,"
             " stale = $4, failed = $5, deleted = $6, api_cost = $7, throttle_wait_seconds = $8,"
-            " last_error = $10, error_kind = $11, note = $12 WHERE id = $1",
+            " last_error = $10, error_kind = $11, note = $12 WHERE shop_id = $13 AND id = $1",
             run.id,
             *_figures(run, usage),
             status.value,
             error and _text(error.message),
             error and error.kind,
             _text("; ".join(run.notes)) or None,
+            run.shop,
         )
         await tx.execute(
             "DELETE FROM sync_leases WHERE shop_id = $1 AND run_id = $2", run.shop, run.id
@@ -196,12 +202,16 @@ async def record_failure(database: Database, run: Run, error: RunError) -> None:
     """Record the run as failed for `error`, whatever it recorded itself, and free its lease."""
 
     async def fail(tx: Transaction) -> None:
+        # least() keeps a finish time already recorded (in the past) and takes
+        # now() for none (it skips NULLs); Citus refuses now() inside coalesce
+        # in an UPDATE.
         await tx.execute(
-            "UPDATE sync_runs SET status = 'failed', finished_at = coalesce(finished_at, now()),"
-            " last_error = $2, error_kind = $3 WHERE id = $1",
+            "UPDATE sync_runs SET status = 'failed', finished_at = least(finished_at, now()),"
+            " last_error = $2, error_kind = $3 WHERE shop_id = $4 AND id = $1",
             run.id,
             _text(error.message),
             error.kind,
+            run.shop,
         )
         await tx.execute(
             "DELETE FROM sync_leases WHERE shop_id = $1 AND run_id = $2", run.shop, run.id

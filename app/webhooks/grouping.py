@@ -94,12 +94,14 @@ class GroupItem(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
 
 
 _encoder = msgspec.json.Encoder()
+# A delivery in a group commit: its shop and its GroupItem as JSON.
+Delivery = tuple[str, bytes]
 # Per database: the group commit of deliveries that take only free locks, and
 # that of those that found one held and wait for their locks.
-_group_commits: WeakKeyDictionary[Database, GroupCommit[bytes, asyncpg.Record]] = (
+_group_commits: WeakKeyDictionary[Database, GroupCommit[Delivery, asyncpg.Record]] = (
     WeakKeyDictionary()
 )
-_waiting_group_commits: WeakKeyDictionary[Database, GroupCommit[bytes, asyncpg.Record]] = (
+_waiting_group_commits: WeakKeyDictionary[Database, GroupCommit[Delivery, asyncpg.Record]] = (
     WeakKeyDictionary()
 )
 
@@ -134,14 +136,14 @@ async def apply_delivery(
         payload=_raw(recording.payload),
         scrubbed=False,
     )
-    row = await _apply(database, _encoder.encode(delivery), deadline)
+    row = await _apply(database, (recording.shop, _encoder.encode(delivery)), deadline)
     if row["redacted"] and row["ledger_id"] is None:
         known = [value for name in personal if isinstance(value := getattr(delivery, name), str)]
         payload = None if recording.payload is None else scrub_text(recording.payload, known)
         scrubbed = msgspec.structs.replace(
             delivery, **dict.fromkeys(personal), payload=_raw(payload), scrubbed=True
         )
-        row = await _apply(database, _encoder.encode(scrubbed), deadline)
+        row = await _apply(database, (recording.shop, _encoder.encode(scrubbed)), deadline)
     return recorded_outcome(row)
 
 
@@ -150,7 +152,7 @@ def _raw(payload: str | None) -> msgspec.Raw | None:
     return None if payload is None else msgspec.Raw(payload)
 
 
-async def _apply(database: Database, delivery: bytes, deadline: float) -> asyncpg.Record:
+async def _apply(database: Database, delivery: Delivery, deadline: float) -> asyncpg.Record:
     """In the worker's next group; if another transaction holds one of its locks, in the
     next group of those that wait for their locks.
 
@@ -160,9 +162,11 @@ async def _apply(database: Database, delivery: bytes, deadline: float) -> asyncp
     every writer's order), instead of one transaction each: many deliveries
     about one customer queue in a few transactions, not hundreds.
     """
-    row = await _group_commit(database, _group_commits, wait=False).submit(delivery, deadline)
+    per_shop = await database.on_citus()
+    group_commit = _group_commit(database, _group_commits, wait=False, per_shop=per_shop)
+    row = await group_commit.submit(delivery, deadline)
     if row["busy"]:
-        waiting = _group_commit(database, _waiting_group_commits, wait=True)
+        waiting = _group_commit(database, _waiting_group_commits, wait=True, per_shop=per_shop)
         row = await waiting.submit(delivery, deadline)
     return row
 
@@ -175,37 +179,51 @@ def _max_in_flight(database: Database, wait: bool) -> int:
 
 def _group_commit(
     database: Database,
-    kept: WeakKeyDictionary[Database, GroupCommit[bytes, asyncpg.Record]],
+    kept: WeakKeyDictionary[Database, GroupCommit[Delivery, asyncpg.Record]],
     *,
     wait: bool,
-) -> GroupCommit[bytes, asyncpg.Record]:
+    per_shop: bool,
+) -> GroupCommit[Delivery, asyncpg.Record]:
     """The database's group commit in this event loop (each worker has its own)."""
     group_commit = kept.get(database)
     if group_commit is None or group_commit.loop is not asyncio.get_running_loop():
         group_commit = kept[database] = delivery_group_commit(
-            database, wait=wait, max_in_flight=_max_in_flight(database, wait)
+            database,
+            wait=wait,
+            per_shop=per_shop,
+            max_in_flight=_max_in_flight(database, wait),
         )
     return group_commit
 
 
+def _shop_of(delivery: Delivery) -> str:
+    return delivery[0]
+
+
 def delivery_group_commit(
-    database: Database, *, wait: bool = False, **options: Any
-) -> GroupCommit[bytes, asyncpg.Record]:
+    database: Database, *, wait: bool = False, per_shop: bool = False, **options: Any
+) -> GroupCommit[Delivery, asyncpg.Record]:
     """A group commit of deliveries (GroupItems as JSON) through ingest_deliveries.
 
     With `wait`, its groups wait for their locks; without, they leave out the
-    deliveries whose locks are held (`busy`). `options` are GroupCommit's.
+    deliveries whose locks are held (`busy`). With `per_shop` (on Citus), a
+    group holds one shop's deliveries: its statements then go to that shop's
+    node alone, and it commits there without a two-phase commit. `options`
+    are GroupCommit's.
     """
     # Weak: the group commit is kept per database (_group_commits), and must not keep it alive.
     database_ref = weakref.ref(database)
 
-    async def send(deliveries: Sequence[bytes], deadline: float) -> list[asyncpg.Record]:
+    async def send(deliveries: Sequence[Delivery], deadline: float) -> list[asyncpg.Record]:
         database = database_ref()
         if database is None:
             raise DatabaseUnavailable("the database is closed")
-        return await _apply_group(database, deliveries, deadline, wait=wait)
+        items = [item for _, item in deliveries]
+        return await _apply_group(database, items, deadline, wait=wait)
 
     options.setdefault("wait_limit", database.acquire_timeout)
+    if per_shop:
+        options.setdefault("key", _shop_of)
     return GroupCommit(send, alone_on=_payload_refused, **options)
 
 

@@ -340,11 +340,13 @@ async def test_an_item_not_sent_within_the_wait_limit_gets_unavailable(db: Datab
     assert await ingest(db, delivery("orders/create", shopify.order(9))) is Outcome.processed
     async with db.connection() as holder:
         await hold_ledger_row(holder, shopify.SHOP, "same")
-        stuck = asyncio.ensure_future(group_commit.submit(arguments(1, "same"), db.deadline()))
+        stuck = asyncio.ensure_future(
+            group_commit.submit((shopify.SHOP, arguments(1, "same")), db.deadline())
+        )
         await until_a_delivery_waits_for_a_lock(db)
         started = loop.time()
         with pytest.raises(DatabaseUnavailable, match="no database connection free in time"):
-            await group_commit.submit(arguments(2, "other"), db.deadline())
+            await group_commit.submit((shopify.SHOP, arguments(2, "other")), db.deadline())
         waited = loop.time() - started
         # Refused while the only call allowed in flight was still blocked.
         stuck_still_waiting = not stuck.done()

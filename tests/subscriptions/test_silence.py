@@ -17,7 +17,17 @@ from tests.support.ops import ADMIN
 
 
 async def deliveries(db: Database, shop: str, now: datetime, *ages: timedelta) -> None:
-    """Ledger rows of accepted deliveries, received `ages` ago."""
+    """Ledger rows of accepted deliveries, received `ages` ago, and the shop's row.
+
+    The service writes a shop's row with its first ledger row; the silence
+    query finds the shops there.
+    """
+    await queries.execute(
+        db,
+        "INSERT INTO shops (id, shop_id) VALUES ($1, $2) ON CONFLICT (shop_id) DO NOTHING",
+        uuid.uuid4(),
+        shop,
+    )
     for age in ages:
         await queries.execute(
             db,
@@ -51,8 +61,7 @@ async def test_silent_shops_and_the_gauges(db: Database, settings: Settings) -> 
     await deliveries(db, "gone.myshopify.com", now, *every(10 * minutes, 3 * hours, 5))
     await queries.execute(
         db,
-        "INSERT INTO shops (id, shop_id, uninstalled_at) VALUES ($1, $2, now())",
-        uuid.uuid4(),
+        "UPDATE shops SET uninstalled_at = now() WHERE shop_id = $1",
         "gone.myshopify.com",
     )
     await queries.execute(

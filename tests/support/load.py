@@ -267,7 +267,7 @@ async def stored_problems(connection: asyncpg.Connection, answers: Sequence[Answ
     orders = await connection.fetch(
         "SELECT o.shop_id, o.shopify_id, o.total_price, o.current_total_price,"
         " c.shopify_id AS customer_shopify_id"
-        " FROM orders o LEFT JOIN customers c ON c.id = o.customer_id"
+        " FROM orders o LEFT JOIN customers c ON c.shop_id = o.shop_id AND c.id = o.customer_id"
         " WHERE o.shop_id = ANY($1::text[])",
         shops,
     )
@@ -312,23 +312,23 @@ async def stored_problems(connection: asyncpg.Connection, answers: Sequence[Answ
 # The figures ingest_recompute_totals keeps on a customer, recomputed from the orders.
 TOTALS_MISMATCH_SQL = """
 WITH expected AS (
-    SELECT c.id,
+    SELECT c.shop_id, c.id,
            count(o.id) AS order_count,
            coalesce(sum(coalesce(o.current_total_price, o.total_price)), 0) AS total_spent,
            min(o.shopify_created_at) AS first_order_at,
            max(o.shopify_created_at) AS last_order_at
     FROM customers c
-    LEFT JOIN orders o ON o.customer_id = c.id AND o.deleted_at IS NULL
+    LEFT JOIN orders o ON o.shop_id = c.shop_id AND o.customer_id = c.id AND o.deleted_at IS NULL
                       AND o.cancelled_at IS NULL
     WHERE c.shop_id = ANY($1::text[])
-    GROUP BY c.id
+    GROUP BY c.shop_id, c.id
 )
 SELECT c.shop_id, c.shopify_id, c.order_count, c.total_spent, c.avg_order_value,
        c.first_order_at, c.last_order_at,
        e.order_count AS expected_count, e.total_spent AS expected_spent,
        round(e.total_spent / nullif(e.order_count, 0), 4) AS expected_avg,
        e.first_order_at AS expected_first, e.last_order_at AS expected_last
-FROM customers c JOIN expected e ON e.id = c.id
+FROM customers c JOIN expected e ON e.shop_id = c.shop_id AND e.id = c.id
 WHERE (c.order_count, c.total_spent, c.avg_order_value, c.first_order_at, c.last_order_at)
       IS DISTINCT FROM
       (e.order_count::integer, e.total_spent, round(e.total_spent / nullif(e.order_count, 0), 4),

@@ -48,7 +48,7 @@ async def order(db: Database, shopify_id: int | str, shop: str = SHOP) -> dict[s
     return await fetchrow(
         db,
         "SELECT o.*, c.shopify_id AS customer_shopify_id FROM orders o"
-        " LEFT JOIN customers c ON c.id = o.customer_id"
+        " LEFT JOIN customers c ON c.shop_id = o.shop_id AND c.id = o.customer_id"
         " WHERE o.shop_id = $1 AND o.shopify_id = $2",
         shop,
         str(shopify_id),

@@ -8,7 +8,7 @@ each test knows what is in flight and what was grouped, and waits for events
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -72,6 +72,7 @@ def group_commit(
     slow_call: float = NEVER,
     max_group: int = 32,
     max_in_flight: int = 3,
+    key: Callable[[str], Hashable] | None = None,
 ) -> GroupCommit[str, str]:
     """By default calls never turn slow: one call at a time, as under steady load."""
     return GroupCommit(
@@ -81,6 +82,7 @@ def group_commit(
         max_group=max_group,
         slow_call=slow_call,
         max_in_flight=max_in_flight,
+        key=key,
     )
 
 
@@ -146,6 +148,25 @@ async def test_a_group_holds_at_most_max_group_items() -> None:
     assert second.items == ["c"]
     second.answer()
     assert await asyncio.gather(*results) == ["A", "B", "C"]
+
+
+async def test_with_a_key_a_group_holds_one_key_and_the_others_keep_their_place() -> None:
+    """Per shop on Citus: items "<shop>:<id>", keyed by shop."""
+    sender = FakeSender()
+    commit = group_commit(sender, key=lambda item: item.split(":")[0])
+    first = submit(commit, "a:1")
+    in_flight = await sender.next_call()
+    later = [submit(commit, item) for item in ("b:1", "a:2", "b:2", "c:1", "a:3")]
+    await a_few_turns()
+    in_flight.answer()
+    assert await first == "A:1"
+    groups = []
+    for _ in range(3):  # one call at a time: each starts once the one before is answered
+        call = await sender.next_call()
+        groups.append(call.items)
+        call.answer()
+    assert groups == [["b:1", "b:2"], ["a:2", "a:3"], ["c:1"]]
+    assert await asyncio.gather(*later) == ["B:1", "A:2", "B:2", "C:1", "A:3"]
 
 
 async def test_a_call_in_flight_past_slow_call_lets_the_next_one_start() -> None:

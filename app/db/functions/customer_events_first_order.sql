@@ -14,22 +14,47 @@
 -- the order's id and time. The event carries the writing transaction's id,
 -- so that readers can wait for transactions still running
 -- (docs/customer-events.md).
+-- On Citus the trigger fires on a shard of orders, on the worker holding it,
+-- where a statement on a distributed table is refused ("cannot execute a
+-- distributed query from a query on a shard"): it writes the shop's
+-- colocated shards of customers and customer_events, beside the order's.
 CREATE OR REPLACE FUNCTION customer_events_first_order()
 RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     v_customer record;
 BEGIN
-    UPDATE customers SET first_order_announced_at = now()
-    WHERE id = NEW.customer_id AND first_order_announced_at IS NULL
-      AND deleted_at IS NULL AND redacted_at IS NULL
-    RETURNING shop_id, shopify_id INTO v_customer;
-    IF FOUND THEN
-        INSERT INTO customer_events (transaction_id, shop_id, customer_shopify_id, kind,
-                                     occurred_at, data)
-        VALUES (pg_current_xact_id()::text::bigint, v_customer.shop_id, v_customer.shopify_id,
-                'first_order', now(),
-                jsonb_build_object('order_id', NEW.shopify_id,
-                                   'order_created_at', NEW.shopify_created_at));
+    IF TG_TABLE_NAME = 'orders' THEN
+        UPDATE customers SET first_order_announced_at = now()
+        WHERE shop_id = NEW.shop_id AND id = NEW.customer_id AND first_order_announced_at IS NULL
+          AND deleted_at IS NULL AND redacted_at IS NULL
+        RETURNING shop_id, shopify_id INTO v_customer;
+    ELSE
+        EXECUTE format(
+            'UPDATE %s SET first_order_announced_at = now()'
+            ' WHERE shop_id = $1 AND id = $2 AND first_order_announced_at IS NULL'
+            ' AND deleted_at IS NULL AND redacted_at IS NULL RETURNING shop_id, shopify_id',
+            customer_events_shard('customers', NEW.shop_id))
+        INTO v_customer USING NEW.shop_id, NEW.customer_id;
+    END IF;
+    IF v_customer IS NOT NULL THEN
+        IF TG_TABLE_NAME = 'orders' THEN
+            INSERT INTO customer_events (transaction_id, shop_id, customer_shopify_id, kind,
+                                         occurred_at, data)
+            VALUES (pg_current_xact_id()::text::bigint, v_customer.shop_id,
+                    v_customer.shopify_id, 'first_order', now(),
+                    jsonb_build_object('order_id', NEW.shopify_id,
+                                       'order_created_at', NEW.shopify_created_at));
+        ELSE
+            EXECUTE format(
+                'INSERT INTO %s (id, transaction_id, shop_id, customer_shopify_id, kind,'
+                ' occurred_at, data) VALUES (nextval(''customer_events_id_seq''),'
+                ' pg_current_xact_id()::text::bigint, $1, $2,'
+                ' ''first_order'', now(), $3)',
+                customer_events_shard('customer_events', NEW.shop_id))
+            USING v_customer.shop_id, v_customer.shopify_id,
+                  jsonb_build_object('order_id', NEW.shopify_id,
+                                     'order_created_at', NEW.shopify_created_at);
+        END IF;
     END IF;
     RETURN NULL;
 END

@@ -27,6 +27,8 @@
 --   once, after all the writes.
 -- * New rows are inserted in key order, so two transactions creating the
 --   same rows queue instead of deadlocking.
+-- * Every statement on a table filters by the changes' shops (shop_id), so
+--   that on Citus changes of one shop go to that shop's shard.
 -- Returns one row per change: `applied`, whether its upsert or delete was
 -- applied (false: stale, already deleted, or a frozen customer); an order
 -- change's is its order's.
@@ -37,7 +39,15 @@ DECLARE
     v_customers_applied bigint[];
     v_orders_applied bigint[];
     v_due uuid[];
+    v_shops text[];
+    -- The deletion time, a value: Citus refuses now() in CASE in an UPDATE.
+    v_now timestamptz := now();
 BEGIN
+    PERFORM ingest_plan_mode();
+    v_shops := ARRAY(
+        SELECT DISTINCT e.value ->> 'shop'
+        FROM jsonb_array_elements(p_changes) WITH ORDINALITY AS e(value, n)
+        WHERE p_only IS NULL OR e.n = ANY(p_only));
     -- Customers. Per change: what was stored, and what the changes before it
     -- (same shop and customer) did; then whether it applies; then, per
     -- customer, the last applied values, written once.
@@ -70,7 +80,8 @@ BEGIN
                max(c.sms_at) FILTER (WHERE c.sms_state IS NOT NULL) OVER before
                    AS sms_at_earlier
         FROM change AS c
-        LEFT JOIN customers AS s ON s.shop_id = c.shop AND s.shopify_id = c.shopify_id
+        LEFT JOIN customers AS s
+            ON s.shop_id = ANY(v_shops) AND s.shop_id = c.shop AND s.shopify_id = c.shopify_id
         WINDOW before AS (PARTITION BY c.shop, c.shopify_id ORDER BY c.n
                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
     ), judged AS (
@@ -124,7 +135,7 @@ BEGIN
                                sms_marketing_state, sms_marketing_opt_in_level,
                                sms_marketing_consent_updated_at)
         SELECT f.shop, f.shopify_id, f.email, f.name, f.phone, f.tags,
-               f.created_at, f.updated_at, CASE WHEN f.deleted THEN now() END,
+               f.created_at, f.updated_at, CASE WHEN f.deleted THEN v_now END,
                0, 0,
                f.email_state, f.email_level, f.email_at, f.sms_state, f.sms_level, f.sms_at
         FROM final AS f
@@ -139,7 +150,7 @@ BEGIN
             shopify_created_at = coalesce(f.created_at, s.shopify_created_at),
             shopify_updated_at = CASE WHEN f.upserted THEN f.updated_at
                                       ELSE s.shopify_updated_at END,
-            deleted_at = CASE WHEN f.deleted THEN now() ELSE s.deleted_at END,
+            deleted_at = CASE WHEN f.deleted THEN v_now ELSE s.deleted_at END,
             email_marketing_state = CASE WHEN f.email_given THEN f.email_state
                                          ELSE s.email_marketing_state END,
             email_marketing_opt_in_level = CASE WHEN f.email_given THEN f.email_level
@@ -155,7 +166,7 @@ BEGIN
                 CASE WHEN f.sms_given THEN f.sms_at
                      ELSE s.sms_marketing_consent_updated_at END
         FROM final AS f
-        WHERE s.id = f.stored_id
+        WHERE s.shop_id = ANY(v_shops) AND s.shop_id = f.shop AND s.id = f.stored_id
           AND (f.deleted
                OR (f.upserted AND (s.email, s.name, s.phone, s.shopify_updated_at)
                                   IS DISTINCT FROM (f.email, f.name, f.phone, f.updated_at))
@@ -182,7 +193,8 @@ BEGIN
                x.test, x.line_items, x.created_at, x.updated_at
         FROM ingest_changes(p_changes, p_only) AS x
         LEFT JOIN customers AS cu
-            ON x.kind = 'order' AND cu.shop_id = x.shop AND cu.shopify_id = x.customer_shopify_id
+            ON x.kind = 'order' AND cu.shop_id = ANY(v_shops) AND cu.shop_id = x.shop
+           AND cu.shopify_id = x.customer_shopify_id
         WHERE x.order_shopify_id IS NOT NULL AND x.kind IN ('order', 'order_delete')
     ), seen AS (
         SELECT c.*, s.id AS stored_id, s.shopify_updated_at AS stored_at,
@@ -191,7 +203,8 @@ BEGIN
                coalesce(bool_or(c.is_delete) OVER before, false) AS deleted_earlier,
                max(c.updated_at) FILTER (WHERE NOT c.is_delete) OVER before AS at_earlier
         FROM change AS c
-        LEFT JOIN orders AS s ON s.shop_id = c.shop AND s.shopify_id = c.shopify_id
+        LEFT JOIN orders AS s
+            ON s.shop_id = ANY(v_shops) AND s.shop_id = c.shop AND s.shopify_id = c.shopify_id
         WINDOW before AS (PARTITION BY c.shop, c.shopify_id ORDER BY c.n
                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
     ), judged AS (
@@ -221,7 +234,8 @@ BEGIN
                    AS stored_counted
         FROM last AS l
         LEFT JOIN judged AS u ON u.n = l.upsert_n
-        LEFT JOIN orders AS s ON s.id = l.stored_id
+        LEFT JOIN orders AS s
+            ON s.shop_id = ANY(v_shops) AND s.shop_id = l.shop AND s.id = l.stored_id
     ), inserted AS (
         INSERT INTO orders AS o (shop_id, shopify_id, customer_id, total_price,
                                  current_total_price, currency, financial_status,
@@ -230,7 +244,7 @@ BEGIN
         SELECT f.shop, f.shopify_id, f.customer_id, f.total_price, f.current_total_price,
                f.currency, f.financial_status, f.fulfillment_status, f.cancelled_at, f.name,
                f.email, f.test, f.line_items, f.created_at, f.updated_at,
-               CASE WHEN f.deleted THEN now() END
+               CASE WHEN f.deleted THEN v_now END
         FROM final AS f
         WHERE f.stored_id IS NULL
         ORDER BY f.shop, f.shopify_id
@@ -255,9 +269,9 @@ BEGIN
                                       ELSE s.shopify_created_at END,
             shopify_updated_at = CASE WHEN f.upserted THEN f.updated_at
                                       ELSE s.shopify_updated_at END,
-            deleted_at = CASE WHEN f.deleted THEN now() ELSE s.deleted_at END
+            deleted_at = CASE WHEN f.deleted THEN v_now ELSE s.deleted_at END
         FROM final AS f
-        WHERE s.id = f.stored_id
+        WHERE s.shop_id = ANY(v_shops) AND s.shop_id = f.shop AND s.id = f.stored_id
           AND (f.deleted
                OR (f.upserted
                    AND (s.customer_id, s.total_price, s.current_total_price, s.currency,
@@ -268,21 +282,24 @@ BEGIN
                         f.financial_status, f.fulfillment_status, f.cancelled_at, f.name,
                         f.email, f.test, f.created_at, f.updated_at)
                    OR s.line_items IS DISTINCT FROM f.line_items))
+        -- The columns, not their text: Citus refuses a cast to text (not
+        -- immutable for a timestamptz) in RETURNING.
         RETURNING f.stored_customer_id, s.customer_id, f.stored_counted,
-                  (s.customer_id, s.deleted_at IS NULL AND s.cancelled_at IS NULL,
-                   coalesce(s.current_total_price, s.total_price),
-                   s.shopify_created_at)::text AS counted
+                  s.deleted_at IS NULL AND s.cancelled_at IS NULL AS live,
+                  coalesce(s.current_total_price, s.total_price) AS amount,
+                  s.shopify_created_at
     )
     SELECT (SELECT array_agg(j.n) FILTER (WHERE j.applied) FROM judged AS j),
            ARRAY(SELECT i.customer_id FROM inserted AS i WHERE i.customer_id IS NOT NULL
                  UNION
                  SELECT unnest(ARRAY[u.stored_customer_id, u.customer_id]) FROM updated AS u
-                 WHERE u.counted IS DISTINCT FROM u.stored_counted)
+                 WHERE (u.customer_id, u.live, u.amount, u.shopify_created_at)::text
+                       IS DISTINCT FROM u.stored_counted)
     INTO v_orders_applied, v_due;
 
     v_due := array_remove(v_due, NULL);
     IF cardinality(v_due) > 0 THEN
-        PERFORM ingest_recompute_totals(v_due);
+        PERFORM ingest_recompute_totals(v_shops, v_due);
     END IF;
     RETURN QUERY
         SELECT e.n,

@@ -20,7 +20,8 @@ BEGIN
             'triggered_at', p_triggered_at, 'payload', p_payload)),
         NULL, p_status, p_last_error) AS r;
     IF ledger_id IS NOT NULL THEN
-        SELECT e.payload INTO payload FROM webhook_events AS e WHERE e.id = ledger_id;
+        SELECT e.payload INTO payload
+        FROM webhook_events AS e WHERE e.shop_id = p_shop AND e.id = ledger_id;
     END IF;
 END
 $$;

@@ -13,17 +13,25 @@
 -- the first delivery carrying it (in array order) gets the row, a later one
 -- or one recorded before is a duplicate (ledger_id NULL: the caller writes
 -- nothing else for it). Returns one row per delivery: its ledger row's id.
+-- Every statement on a table filters by the group's shops (shop_id), so that
+-- on Citus a group of one shop goes to that shop's shard.
 CREATE OR REPLACE FUNCTION ingest_record_deliveries(
     p_deliveries jsonb, p_only bigint[], p_status text, p_last_error text)
 RETURNS TABLE (n bigint, ledger_id uuid)
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    v_shops text[];
 BEGIN
+    PERFORM ingest_plan_mode();
+    v_shops := ARRAY(
+        SELECT DISTINCT e.value ->> 'shop'
+        FROM jsonb_array_elements(p_deliveries) WITH ORDINALITY AS e(value, n)
+        WHERE p_only IS NULL OR e.n = ANY(p_only));
     INSERT INTO shops (shop_id, first_seen_at)
-    SELECT DISTINCT e.value ->> 'shop', now()
-    FROM jsonb_array_elements(p_deliveries) WITH ORDINALITY AS e(value, n)
-    WHERE (p_only IS NULL OR e.n = ANY(p_only))
-      AND NOT EXISTS (SELECT FROM shops AS s WHERE s.shop_id = e.value ->> 'shop')
-    ORDER BY 1
+    SELECT n.shop, now()
+    FROM unnest(v_shops) AS n(shop)
+    WHERE NOT EXISTS (SELECT FROM shops AS s WHERE s.shop_id = ANY(v_shops) AND s.shop_id = n.shop)
+    ORDER BY n.shop
     ON CONFLICT (shop_id) DO NOTHING;
     RETURN QUERY
     WITH delivery AS (
@@ -49,7 +57,8 @@ BEGIN
         SET status = p_status, attempts = coalesce(w.attempts, 0) + 1,
             last_error = p_last_error, processed_at = now()
         FROM delivery AS d
-        WHERE d.ledger_id IS NOT NULL AND w.id = d.ledger_id
+        WHERE d.ledger_id IS NOT NULL AND w.shop_id = ANY(v_shops) AND w.shop_id = d.shop
+          AND w.id = d.ledger_id
         RETURNING w.id
     ), first AS (
         SELECT d.shop, d.webhook_id, min(d.n) AS n

@@ -54,7 +54,7 @@ BEGIN
         SET rfm_r = w.r, rfm_f = w.f, rfm_m = w.m, segment = w.segment
         FROM unnest(v_ids, v_r, v_f, v_m, v_segments, v_old_segments)
              AS w(id, r, f, m, segment, old_segment)
-        WHERE c.id = w.id
+        WHERE c.shop_id = p_shop AND c.id = w.id
         RETURNING c.shop_id, c.shopify_id, w.old_segment, w.segment AS new_segment,
                   c.deleted_at IS NULL AND c.redacted_at IS NULL AS live
     ), announced AS (

@@ -16,6 +16,7 @@ LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_changes jsonb;
 BEGIN
+    PERFORM ingest_plan_mode();
     PERFORM ingest_lock_shop(p_shop, false, p_lock_timeout_ms);
     PERFORM ingest_lock_rows(p_shop, 'customer', ARRAY(
         SELECT e ->> 'shopify_id' FROM jsonb_array_elements(p_customers) AS e));

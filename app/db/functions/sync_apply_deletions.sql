@@ -16,12 +16,14 @@ BEGIN
     IF p_resource NOT IN ('customers', 'orders') THEN
         RAISE EXCEPTION 'sync_apply_deletions: unknown resource %', p_resource;
     END IF;
+    PERFORM ingest_plan_mode();
     PERFORM ingest_lock_shop(p_shop, false, p_lock_timeout_ms);
     IF v_orders THEN
         PERFORM ingest_lock_rows(p_shop, 'order', p_shopify_ids);
         PERFORM ingest_lock_rows(p_shop, 'customer', ARRAY(
             SELECT c.shopify_id
-            FROM orders AS o JOIN customers AS c ON c.id = o.customer_id
+            FROM orders AS o
+            JOIN customers AS c ON c.shop_id = p_shop AND c.id = o.customer_id
             WHERE o.shop_id = p_shop AND o.shopify_id = ANY(p_shopify_ids)));
     ELSE
         PERFORM ingest_lock_rows(p_shop, 'customer', p_shopify_ids);

@@ -19,6 +19,7 @@ LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_changes jsonb;
 BEGIN
+    PERFORM ingest_plan_mode();
     PERFORM ingest_lock_shop(p_shop, false, p_lock_timeout_ms);
     PERFORM ingest_lock_rows(p_shop, 'order', ARRAY(
         SELECT e ->> 'shopify_id' FROM jsonb_array_elements(p_orders) AS e));
@@ -26,7 +27,8 @@ BEGIN
         SELECT e ->> 'customer_shopify_id' FROM jsonb_array_elements(p_orders) AS e
         UNION ALL
         SELECT c.shopify_id
-        FROM orders AS o JOIN customers AS c ON c.id = o.customer_id
+        FROM orders AS o
+        JOIN customers AS c ON c.shop_id = p_shop AND c.id = o.customer_id
         WHERE o.shop_id = p_shop AND o.shopify_id IN (
             SELECT e ->> 'shopify_id' FROM jsonb_array_elements(p_orders) AS e)));
     v_changes := (

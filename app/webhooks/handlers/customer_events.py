@@ -225,16 +225,18 @@ async def _purchasing_summary(
 
 # The merged customer is also soft-deleted: every rule that leaves a deleted
 # customer alone (ingest_apply_changes' frozen check, customers/delete, the
-# topics above) then leaves a merged one alone too.
+# topics above) then leaves a merged one alone too. The time is the
+# transaction's, passed in: Citus refuses now() inside coalesce in an UPDATE.
 _MARK_MERGED = """
 UPDATE customers
-SET merged_into = $3, merged_at = now(), deleted_at = coalesce(deleted_at, now())
+SET merged_into = $3, merged_at = $4, deleted_at = coalesce(deleted_at, $4)
 WHERE shop_id = $1 AND shopify_id = $2
 RETURNING id
 """
+_NOW = "SELECT now()"
 _KEPT = "SELECT id FROM customers WHERE shop_id = $1 AND shopify_id = $2"
-_MOVE_ORDERS = "UPDATE orders SET customer_id = $2 WHERE customer_id = $1"
-_RECOMPUTE = "SELECT ingest_recompute_totals(ARRAY[$1::uuid, $2::uuid])"
+_MOVE_ORDERS = "UPDATE orders SET customer_id = $3 WHERE shop_id = $1 AND customer_id = $2"
+_RECOMPUTE = "SELECT ingest_recompute_totals(ARRAY[$1], ARRAY[$2::uuid, $3::uuid])"
 
 
 async def _merge(tx: Transaction, recording: Recording, payload: CustomersMergePayload) -> Outcome:
@@ -252,9 +254,10 @@ async def _merge(tx: Transaction, recording: Recording, payload: CustomersMergeP
     await tx.execute(_CREATE, shop, kept)
     await tx.execute(_CREATE, shop, deleted)
     kept_id = await tx.fetchval(_KEPT, shop, kept)
-    deleted_id = await tx.fetchval(_MARK_MERGED, shop, deleted, kept)
-    await tx.execute(_MOVE_ORDERS, deleted_id, kept_id)
-    await tx.execute(_RECOMPUTE, kept_id, deleted_id)
+    now = await tx.fetchval(_NOW)
+    deleted_id = await tx.fetchval(_MARK_MERGED, shop, deleted, kept, now)
+    await tx.execute(_MOVE_ORDERS, shop, deleted_id, kept_id)
+    await tx.execute(_RECOMPUTE, shop, kept_id, deleted_id)
     return Outcome.processed
 
 

@@ -68,14 +68,19 @@ _COLUMNS = (
     "id, shop_id, ledger_id, kind, customer_shopify_id, customer_id, order_ids,"
     " identifiers, name, phase, ledger_done, cardinality(ledger_ids) AS ledger_total"
 )
-# Any erasure no other transaction is working on. At random rather than the
-# oldest first: one whose batches keep failing must not hold up the others.
-_CLAIM_NEXT = (
-    f"SELECT {_COLUMNS} FROM erasures ORDER BY random()"  # noqa: S608 (static)
-    " LIMIT 1 FOR UPDATE SKIP LOCKED"
+# Erasures to try, at random rather than the oldest first: one whose batches
+# keep failing must not hold up the others. Read without locks, then claimed
+# one at a time by shop and id: Citus takes row locks (FOR UPDATE) only in a
+# statement that goes to one shard.
+_CANDIDATES = "SELECT shop_id, id FROM erasures ORDER BY random() LIMIT $1"
+CANDIDATES_PER_CLAIM = 8
+# One of them, unless another transaction is working on it.
+_CLAIM_FREE = (
+    f"SELECT {_COLUMNS} FROM erasures WHERE shop_id = $1 AND id = $2"  # noqa: S608 (static)
+    " FOR UPDATE SKIP LOCKED"
 )
 # This one; waits while another worker runs a batch of it.
-_CLAIM_THIS = f"SELECT {_COLUMNS} FROM erasures WHERE id = $1 FOR UPDATE"  # noqa: S608
+_CLAIM_THIS = f"SELECT {_COLUMNS} FROM erasures WHERE shop_id = $1 AND id = $2 FOR UPDATE"  # noqa: S608
 
 # The sync's staged bulk lines about the customer ($2; their orders: $3), in
 # any run of the shop, and every staged line of the shop's runs no longer alive
@@ -110,13 +115,13 @@ UPDATE orders SET email = NULL, line_items = CASE WHEN jsonb_typeof(line_items) 
                                    ELSE item END ORDER BY position), '[]')
     FROM jsonb_array_elements(line_items) WITH ORDINALITY AS items(item, position))
     ELSE line_items END
-WHERE id = ANY($1::uuid[])
+WHERE shop_id = $2 AND id = ANY($1::uuid[])
 """
-_CUSTOMER_ORDERS = "SELECT shopify_id FROM orders WHERE customer_id = $1"
+_CUSTOMER_ORDERS = "SELECT shopify_id FROM orders WHERE shop_id = $1 AND customer_id = $2"
 _ADD_IDENTIFIERS = """
 UPDATE erasures
 SET identifiers = ARRAY(SELECT DISTINCT unnest(coalesce(identifiers, '{}') || $2::text[]))
-WHERE id = $1
+WHERE shop_id = $3 AND id = $1
 """
 
 # Ledger rows about the customer ($2) or their orders ($3) in the shop ($1),
@@ -149,7 +154,7 @@ WITH about AS (
 )
 UPDATE erasures SET ledger_ids = coalesce((SELECT array_agg(id ORDER BY id) FROM about), '{}'),
     ledger_done = 0, phase = 'ledger', batches = batches + 1
-WHERE id = $4
+WHERE shop_id = $1 AND id = $4
 """
 # Rows of shapes this service does not know (ignored or failed) that contain
 # one of the customer's emails or phones ($2, lower case), about them or not.
@@ -159,17 +164,19 @@ UPDATE erasures SET ledger_ids = coalesce((
     WHERE shop_id = $1 AND status IN ('ignored', 'failed') AND payload IS NOT NULL
       AND EXISTS (SELECT FROM unnest($2::text[]) AS v WHERE strpos(lower(payload::text), v) > 0)
 ), '{}'), ledger_done = 0, phase = 'unknown', batches = batches + 1
-WHERE id = $3
+WHERE shop_id = $1 AND id = $3
 """
 _NEXT_LEDGER_ROWS = """
 SELECT e.id, e.payload::text AS payload
 FROM webhook_events AS e
-WHERE e.id = ANY((SELECT ledger_ids[$2 + 1:$2 + $3] FROM erasures WHERE id = $1)::uuid[])
+WHERE e.shop_id = $4
+  AND e.id = ANY((SELECT ledger_ids[$2 + 1:$2 + $3] FROM erasures
+                  WHERE shop_id = $4 AND id = $1)::uuid[])
   AND e.payload IS NOT NULL
 """
 _STORE_SCRUBBED = """
 UPDATE webhook_events AS e SET payload = s.payload
-FROM unnest($1::uuid[], $2::jsonb[]) AS s(id, payload) WHERE e.id = s.id
+FROM unnest($1::uuid[], $2::jsonb[]) AS s(id, payload) WHERE e.shop_id = $3 AND e.id = s.id
 """
 
 # A shop's rows, children before parents, a batch at a time. Customers who
@@ -179,22 +186,34 @@ FROM unnest($1::uuid[], $2::jsonb[]) AS s(id, payload) WHERE e.id = s.id
 _ERASE_SHOP = (
     "DELETE FROM sync_bulk_rows WHERE id IN (SELECT b.id FROM sync_bulk_rows AS b"
     " JOIN sync_runs AS r ON r.id = b.run_id WHERE r.shop_id = $1 LIMIT $2)",
-    "DELETE FROM sync_runs WHERE id IN (SELECT id FROM sync_runs WHERE shop_id = $1 LIMIT $2)",
-    "DELETE FROM customer_events WHERE id IN"
+    "DELETE FROM sync_runs WHERE shop_id = $1 AND id IN"
+    " (SELECT id FROM sync_runs WHERE shop_id = $1 LIMIT $2)",
+    "DELETE FROM customer_events WHERE shop_id = $1 AND id IN"
     " (SELECT id FROM customer_events WHERE shop_id = $1 LIMIT $2)",
-    "DELETE FROM message_logs WHERE id IN"
+    "DELETE FROM message_logs WHERE shop_id = $1 AND id IN"
     " (SELECT id FROM message_logs WHERE shop_id = $1 LIMIT $2)",
-    "DELETE FROM automations WHERE id IN (SELECT id FROM automations WHERE shop_id = $1 LIMIT $2)",
-    "DELETE FROM orders WHERE id IN (SELECT id FROM orders WHERE shop_id = $1 LIMIT $2)",
-    "DELETE FROM customers WHERE id IN (SELECT id FROM customers AS c WHERE shop_id = $1"
-    " AND NOT EXISTS (SELECT FROM orders AS o WHERE o.customer_id = c.id) LIMIT $2)",
-    "DELETE FROM webhook_events WHERE id IN"
+    "DELETE FROM automations WHERE shop_id = $1 AND id IN"
+    " (SELECT id FROM automations WHERE shop_id = $1 LIMIT $2)",
+    "DELETE FROM orders WHERE shop_id = $1 AND id IN"
+    " (SELECT id FROM orders WHERE shop_id = $1 LIMIT $2)",
+    "DELETE FROM customers WHERE shop_id = $1 AND id IN (SELECT id FROM customers AS c"
+    " WHERE shop_id = $1 AND NOT EXISTS (SELECT FROM orders AS o WHERE {orders_of_c}) LIMIT $2)",
+    "DELETE FROM webhook_events WHERE shop_id = $1 AND id IN"
     " (SELECT id FROM webhook_events WHERE shop_id = $1 AND id <> $3::uuid LIMIT $2)",
 )
 
+# How the customers' statement finds a customer's orders. On plain PostgreSQL
+# by customer id alone, through its index: with the shop's condition as well, a
+# planner without statistics yet (a shop just loaded) reads all the shop's
+# orders again for each customer. Citus joins them only on the shop.
+_ORDERS_OF_C = {
+    False: "o.customer_id = c.id",
+    True: "o.shop_id = c.shop_id AND o.customer_id = c.id",
+}
+
 _FINISH = """
 UPDATE webhook_events SET status = 'processed', processed_at = now()
-WHERE id = $1 AND status = 'erasing'
+WHERE shop_id = $2 AND id = $1 AND status = 'erasing'
 """
 
 
@@ -274,7 +293,7 @@ async def start_shop_erasure(tx: Transaction, *, shop: str, ledger_id: UUID) -> 
 # --- running it ------------------------------------------------------------
 
 
-async def erase_inline(database: Database, erasure_id: UUID, started: float) -> bool:
+async def erase_inline(database: Database, shop: str, erasure_id: UUID, started: float) -> bool:
     """Work on one erasure until INLINE_DEADLINE after `started`; whether it is complete.
 
     Any failure (timeout, database away) leaves it to the background: the
@@ -284,7 +303,7 @@ async def erase_inline(database: Database, erasure_id: UUID, started: float) -> 
     while (remaining := started + INLINE_DEADLINE - loop.time()) > 0.1:
         try:
             async with asyncio.timeout(remaining):
-                step = await erase_step(database, erasure_id, statement_timeout=remaining)
+                step = await erase_step(database, (shop, erasure_id), statement_timeout=remaining)
         except Exception as error:
             if not is_database_failure(error):
                 raise
@@ -298,36 +317,46 @@ async def erase_inline(database: Database, erasure_id: UUID, started: float) -> 
     return False
 
 
+async def _claim_free(tx: Transaction) -> asyncpg.Record | None:
+    """An erasure no other transaction is working on, locked; None: none free."""
+    for candidate in await tx.fetch(_CANDIDATES, CANDIDATES_PER_CLAIM):
+        row = await tx.fetchrow(_CLAIM_FREE, candidate["shop_id"], candidate["id"])
+        if row is not None:
+            return row
+    return None
+
+
 async def erase_step(
     database: Database,
-    erasure_id: UUID | None = None,
+    erasure: tuple[str, UUID] | None = None,
     *,
     statement_timeout: float = BATCH_STATEMENT_TIMEOUT,
 ) -> tuple[UUID, bool] | None:
-    """One batch of `erasure_id` (or of the oldest erasure free): (its id, complete?).
+    """One batch of `erasure` (its shop and id; None: any erasure free): (its id, complete?).
 
     None: there is no such erasure (complete already, or none at all).
     """
+    citus = await database.on_citus()
 
     async def batch(tx: Transaction) -> tuple[UUID, bool] | None:
-        row = await (
-            tx.fetchrow(_CLAIM_NEXT) if erasure_id is None else tx.fetchrow(_CLAIM_THIS, erasure_id)
-        )
+        row = await (_claim_free(tx) if erasure is None else tx.fetchrow(_CLAIM_THIS, *erasure))
         if row is None:
             return None
-        erasure = Erasure.of(row)
-        if erasure.kind is ErasureKind.shop:
-            complete = await _shop_batch(tx, erasure)
+        claimed = Erasure.of(row)
+        if claimed.kind is ErasureKind.shop:
+            complete = await _shop_batch(tx, claimed, citus=citus)
         else:
-            complete = await _customer_batch(tx, erasure)
+            complete = await _customer_batch(tx, claimed)
         if complete:
-            await tx.execute(_FINISH, erasure.ledger_id)
-            await tx.execute("DELETE FROM erasures WHERE id = $1", erasure.id)
+            await tx.execute(_FINISH, claimed.ledger_id, claimed.shop)
+            await tx.execute(
+                "DELETE FROM erasures WHERE shop_id = $1 AND id = $2", claimed.shop, claimed.id
+            )
             log.info(
                 "erasure complete",
-                extra={"fields": {"erasure_id": str(erasure.id), "shop": erasure.shop}},
+                extra={"fields": {"erasure_id": str(claimed.id), "shop": claimed.shop}},
             )
-        return erasure.id, complete
+        return claimed.id, complete
 
     return await database.run_in_transaction(batch, statement_timeout=statement_timeout)
 
@@ -338,15 +367,17 @@ async def _customer_batch(tx: Transaction, erasure: Erasure) -> bool:
     await lock(tx, erasure.shop, customers=[erasure.customer_shopify_id or ""])
     if erasure.phase == "orders":
         return await _orders_batch(tx, erasure)
-    rows = await tx.fetch(_NEXT_LEDGER_ROWS, erasure.id, erasure.ledger_done, LEDGER_BATCH)
+    rows = await tx.fetch(
+        _NEXT_LEDGER_ROWS, erasure.id, erasure.ledger_done, LEDGER_BATCH, erasure.shop
+    )
     known = {value for value in (*erasure.identifiers, erasure.name) if value}
     if rows:
         if erasure.phase == "ledger":
             found = set().union(*(identifiers_in(row["payload"]) for row in rows))
-            await tx.execute(_ADD_IDENTIFIERS, erasure.id, sorted(found))
+            await tx.execute(_ADD_IDENTIFIERS, erasure.id, sorted(found), erasure.shop)
             known |= found
         scrubbed = [scrub_text(row["payload"], known) for row in rows]
-        await tx.execute(_STORE_SCRUBBED, [row["id"] for row in rows], scrubbed)
+        await tx.execute(_STORE_SCRUBBED, [row["id"] for row in rows], scrubbed, erasure.shop)
     done = erasure.ledger_done + LEDGER_BATCH
     if done < erasure.ledger_total:
         await _progress(tx, erasure, erasure.phase, done)
@@ -354,7 +385,9 @@ async def _customer_batch(tx: Transaction, erasure: Erasure) -> bool:
     if erasure.phase == "unknown":
         return True
     # The identifiers found in the payloads about them (an earlier email, say).
-    identifiers = await tx.fetchval("SELECT identifiers FROM erasures WHERE id = $1", erasure.id)
+    identifiers = await tx.fetchval(
+        "SELECT identifiers FROM erasures WHERE shop_id = $1 AND id = $2", erasure.shop, erasure.id
+    )
     await tx.execute(_LIST_UNKNOWN, erasure.shop, list(identifiers or []), erasure.id)
     return False
 
@@ -371,23 +404,24 @@ async def _orders_batch(tx: Transaction, erasure: Erasure) -> bool:
     )
     if orders:
         emails = sorted({row["email"] for row in orders if row["email"]})
-        await tx.execute(_ADD_IDENTIFIERS, erasure.id, emails)
-        await tx.execute(_ERASE_ORDERS, [row["id"] for row in orders])
+        await tx.execute(_ADD_IDENTIFIERS, erasure.id, emails, erasure.shop)
+        await tx.execute(_ERASE_ORDERS, [row["id"] for row in orders], erasure.shop)
     if len(orders) == BATCH_ROWS:
         await _progress(tx, erasure, "orders", 0)
         return False
-    theirs = await tx.fetch(_CUSTOMER_ORDERS, erasure.customer_id)
+    theirs = await tx.fetch(_CUSTOMER_ORDERS, erasure.shop, erasure.customer_id)
     order_ids = sorted({row["shopify_id"] for row in theirs} | set(erasure.order_ids))
     await tx.execute(_LIST_LEDGER, erasure.shop, customer, order_ids, erasure.id)
     return False
 
 
-async def _shop_batch(tx: Transaction, erasure: Erasure) -> bool:
+async def _shop_batch(tx: Transaction, erasure: Erasure, *, citus: bool) -> bool:
     # The whole shop, exclusively, for one short batch: waits for the shop's
     # deliveries in flight, holds off new ones until it commits.
     await lock(tx, erasure.shop, whole_shop=True)
     left = BATCH_ROWS
-    for statement in _ERASE_SHOP:
+    for each in _ERASE_SHOP:
+        statement = each.format(orders_of_c=_ORDERS_OF_C[citus])
         extra = (erasure.ledger_id,) if "$3" in statement else ()
         status = await tx.execute(statement, erasure.shop, left, *extra)
         left -= _count(status)
@@ -399,10 +433,12 @@ async def _shop_batch(tx: Transaction, erasure: Erasure) -> bool:
 
 async def _progress(tx: Transaction, erasure: Erasure, phase: str, ledger_done: int) -> None:
     await tx.execute(
-        "UPDATE erasures SET phase = $2, ledger_done = $3, batches = batches + 1 WHERE id = $1",
+        "UPDATE erasures SET phase = $2, ledger_done = $3, batches = batches + 1"
+        " WHERE shop_id = $4 AND id = $1",
         erasure.id,
         phase,
         ledger_done,
+        erasure.shop,
     )
 
 

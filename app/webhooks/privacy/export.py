@@ -90,7 +90,7 @@ _CUSTOMER = (
 )
 _ORDERS = (
     f"SELECT {columns(ExportedOrder, raw_json=('line_items',))} FROM orders"  # noqa: S608
-    " WHERE customer_id = $1 ORDER BY shopify_created_at, shopify_id"
+    " WHERE shop_id = $1 AND customer_id = $2 ORDER BY shopify_created_at, shopify_id"
 )
 _EVENTS = (
     f"SELECT {EVENT_COLUMNS}, payload::text AS payload FROM webhook_events"  # noqa: S608
@@ -105,7 +105,7 @@ async def export_customer(
     customer = await connection.fetchrow(_CUSTOMER, shop_id, shopify_id)
     orders = []
     if customer is not None:
-        orders = await connection.fetch(_ORDERS, customer["id"])
+        orders = await connection.fetch(_ORDERS, shop_id, customer["id"])
     order_ids = [order["shopify_id"] for order in orders]
     events = await connection.fetch(_EVENTS, shop_id, shopify_id, order_ids)
     if customer is None and not events:

@@ -43,6 +43,8 @@ shop_id = $1 AND (
     OR ((payload ->> 'id') = ANY($3::text[]) AND topic LIKE 'orders/%')
 )"""
 
+# The time comes from the row proposed (excluded): Citus refuses now() inside
+# coalesce in the update.
 _ERASE_CUSTOMER = """
 INSERT INTO customers AS c (shop_id, shopify_id, redacted_at, order_count, total_spent)
 VALUES ($1, $2, now(), 0, 0)
@@ -52,7 +54,7 @@ SET email = NULL, name = NULL, phone = NULL, tags = NULL,
     email_marketing_consent_updated_at = NULL,
     sms_marketing_state = NULL, sms_marketing_opt_in_level = NULL,
     sms_marketing_consent_updated_at = NULL,
-    redacted_at = coalesce(c.redacted_at, now())
+    redacted_at = coalesce(c.redacted_at, excluded.redacted_at)
 RETURNING id
 """
 
@@ -79,7 +81,7 @@ async def _redact_customer(
     )
     if erasure_id is None:
         return Outcome.duplicate
-    done = await erasure.erase_inline(database, erasure_id, started)
+    done = await erasure.erase_inline(database, recording.shop, erasure_id, started)
     return Outcome.processed if done else Outcome.erasing
 
 
@@ -141,7 +143,7 @@ async def _redact_shop(
     )
     if erasure_id is None:
         return Outcome.duplicate
-    done = await erasure.erase_inline(database, erasure_id, started)
+    done = await erasure.erase_inline(database, recording.shop, erasure_id, started)
     return Outcome.processed if done else Outcome.erasing
 
 
