@@ -86,17 +86,20 @@ _CLAIM_THIS = f"SELECT {_COLUMNS} FROM erasures WHERE shop_id = $1 AND id = $2 F
 # any run of the shop, and every staged line of the shop's runs no longer alive
 # (a killed run's lines stay until its shop's next run would delete them).
 _ERASE_STAGED = """
-DELETE FROM sync_bulk_rows WHERE id IN (
-    SELECT b.id FROM sync_bulk_rows AS b JOIN sync_runs AS r ON r.id = b.run_id
-    WHERE r.shop_id = $1 AND (
-        NOT EXISTS (SELECT FROM sync_leases AS l WHERE l.run_id = r.id AND l.expires_at > now())
+DELETE FROM sync_bulk_rows WHERE shop_id = $1 AND id IN (
+    SELECT b.id FROM sync_bulk_rows AS b
+    JOIN sync_runs AS r ON r.shop_id = b.shop_id AND r.id = b.run_id
+    WHERE b.shop_id = $1 AND (
+        NOT EXISTS (SELECT FROM sync_leases AS l
+                    WHERE l.shop_id = $1 AND l.run_id = r.id AND l.expires_at > now())
         OR b.gid = 'gid://shopify/Customer/' || $2
         OR b.document -> 'customer' ->> 'legacyResourceId' = $2
         OR b.document ->> 'legacyResourceId' = ANY($3::text[])
         OR b.parent_gid IN (
             SELECT p.gid FROM sync_bulk_rows AS p
-            WHERE p.run_id = b.run_id AND (p.document -> 'customer' ->> 'legacyResourceId' = $2
-                                           OR p.document ->> 'legacyResourceId' = ANY($3::text[]))))
+            WHERE p.shop_id = $1 AND p.run_id = b.run_id
+              AND (p.document -> 'customer' ->> 'legacyResourceId' = $2
+                   OR p.document ->> 'legacyResourceId' = ANY($3::text[]))))
     LIMIT $4)
 """
 # The customer's orders ($2: listed in the redact, $3: theirs by row): the
@@ -184,8 +187,8 @@ FROM unnest($1::uuid[], $2::jsonb[]) AS s(id, payload) WHERE e.shop_id = $3 AND 
 # batch: orders.customer_id refuses their deletion. The sync's staged lines go
 # before its runs, by which they are found. The redact's own ledger row ($3) stays.
 _ERASE_SHOP = (
-    "DELETE FROM sync_bulk_rows WHERE id IN (SELECT b.id FROM sync_bulk_rows AS b"
-    " JOIN sync_runs AS r ON r.id = b.run_id WHERE r.shop_id = $1 LIMIT $2)",
+    "DELETE FROM sync_bulk_rows WHERE shop_id = $1 AND id IN"
+    " (SELECT id FROM sync_bulk_rows WHERE shop_id = $1 LIMIT $2)",
     "DELETE FROM sync_runs WHERE shop_id = $1 AND id IN"
     " (SELECT id FROM sync_runs WHERE shop_id = $1 LIMIT $2)",
     "DELETE FROM customer_events WHERE shop_id = $1 AND id IN"
