@@ -136,12 +136,13 @@ class Database:
         if self.engine.pool is not None:
             await self.engine.close_connection_pool()
 
-    async def on_citus(self) -> bool:
+    async def on_citus(self, deadline: float | None = None) -> bool:
         """Whether the database is a Citus coordinator (the citus extension installed).
 
         Asked on first use, not at start: the service starts while the
         database is down. The answer is kept: an extension does not come and
-        go under a running service.
+        go under a running service. The question is bounded by `deadline` like
+        any call (behind PgBouncer a stopped server makes a query wait, not fail).
         """
         if self._citus is not None:
             return self._citus
@@ -151,7 +152,7 @@ class Database:
             self._citus_asked is None
             or self._citus_asked.get_loop() is not asyncio.get_running_loop()
         ):
-            self._citus_asked = asyncio.ensure_future(self._ask_citus())
+            self._citus_asked = asyncio.ensure_future(self._ask_citus(deadline))
         try:
             self._citus = await asyncio.shield(self._citus_asked)
         except Exception:
@@ -159,12 +160,12 @@ class Database:
             raise
         return self._citus
 
-    async def _ask_citus(self) -> bool:
-        async with self.connection() as connection:
-            found = await connection.fetchval(
-                "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"
-            )
-        return bool(found)
+    async def _ask_citus(self, deadline: float | None) -> bool:
+        rows = await self.fetch(
+            "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus') AS found",
+            deadline=deadline,
+        )
+        return bool(rows[0]["found"])
 
     @property
     def pool(self) -> asyncpg.Pool:

@@ -162,7 +162,7 @@ async def _apply(database: Database, delivery: Delivery, deadline: float) -> asy
     every writer's order), instead of one transaction each: many deliveries
     about one customer queue in a few transactions, not hundreds.
     """
-    per_shop = await database.on_citus()
+    per_shop = await database.on_citus(deadline)
     group_commit = _group_commit(database, _group_commits, wait=False, per_shop=per_shop)
     row = await group_commit.submit(delivery, deadline)
     if row["busy"]:
