@@ -17,7 +17,6 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -34,6 +33,7 @@ from app.devtools.standin import ShopifyStandIn
 from app.observability.logs import configure_logging
 from tests.support import binaries, citus, nats, shopify
 from tests.support.ops import ROOT, run_cli
+from tests.support.servers import execute, with_database
 
 # The tiers, cheapest first, and how long one test of each may take (a test
 # may set its own timeout). .ci/run runs each tier as a step of its own.
@@ -136,20 +136,6 @@ TABLES = (
     "customer_events",
     "customer_event_relays",
 )
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-async def execute(url: str, *statements: str) -> None:
-    connection = await asyncpg.connect(url, statement_cache_size=0)
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 def migrate(url: str) -> None:

@@ -22,9 +22,9 @@ import asyncpg
 import pytest
 
 from app.db.distribution import PER_SHOP, REFERENCE
-from tests.conftest import execute, with_database
 from tests.support import citus
 from tests.support.ops import ROOT, cli_environment, run_cli
+from tests.support.servers import execute, with_database
 
 # The last migration before the keys changed: the schema an existing database has.
 BEFORE_KEYS = "2026-12-07T11:47:50:000000"

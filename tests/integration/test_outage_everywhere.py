@@ -22,9 +22,9 @@ from app.asgi import create_app
 from app.config import Settings
 from app.db.database import Database
 from app.devtools.pgbouncer import free_port
-from tests.conftest import execute
 from tests.support import shopify
 from tests.support.ops import ADMIN
+from tests.support.servers import execute
 
 EVENT_ID = "00000000-0000-4000-8000-000000000001"
 

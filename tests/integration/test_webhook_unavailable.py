@@ -18,9 +18,10 @@ import pytest
 
 from app.config import Settings
 from app.db.embedded import EmbeddedServer
-from tests.conftest import execute, migrate, with_database
+from tests.conftest import migrate
 from tests.support import shopify
 from tests.support.asgi import concurrent_client
+from tests.support.servers import execute, with_database
 
 # It stops and starts a server of its own: the stack tier.
 pytestmark = pytest.mark.stack

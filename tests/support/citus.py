@@ -18,6 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from tests.support.servers import execute
+
 URL = os.environ.get("CITUS_TEST_URL") or None
 
 # For the tests of the distribution itself, which mean nothing without a cluster.
@@ -44,15 +46,6 @@ def _on(url: str, host: str, port: int, database: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, path=f"/{database}"))
 
 
-async def _execute(url: str, *statements: str) -> None:
-    connection = await asyncpg.connect(url, statement_cache_size=0)
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 async def prepare(server_url: str, name: str) -> None:
     """Citus in the new database `name` on every node, and its workers added."""
     connection = await asyncpg.connect(server_url, statement_cache_size=0)
@@ -66,12 +59,12 @@ async def prepare(server_url: str, name: str) -> None:
     if not workers:
         raise RuntimeError("CITUS_TEST_URL's coordinator has no active workers")
     for worker in workers:
-        await _execute(
+        await execute(
             _on(server_url, worker["nodename"], worker["nodeport"], name),
             "CREATE EXTENSION IF NOT EXISTS citus",
         )
     coordinator = urlsplit(server_url)
-    await _execute(
+    await execute(
         _on(server_url, coordinator.hostname or "127.0.0.1", coordinator.port or 5432, name),
         "CREATE EXTENSION IF NOT EXISTS citus",
         f"SELECT citus_set_coordinator_host('{coordinator.hostname}', {coordinator.port or 5432})",
