@@ -153,6 +153,9 @@ class Database:
             or self._citus_asked.get_loop() is not asyncio.get_running_loop()
         ):
             self._citus_asked = asyncio.ensure_future(self._ask_citus(deadline))
+            # A caller cancelled while it waits (shield) leaves the question
+            # running: its failure is then nobody's, and is seen here.
+            self._citus_asked.add_done_callback(_seen)
         try:
             self._citus = await asyncio.shield(self._citus_asked)
         except Exception:
@@ -435,3 +438,9 @@ def refused_by_database(error: BaseException) -> bool:
     """PostgreSQL refused what it was given: a value (class 22, data exception), or a
     document beyond its limits (class 54, e.g. JSON nested deeper than its stack allows)."""
     return isinstance(error, asyncpg.PostgresError) and (error.sqlstate or "")[:2] in ("22", "54")
+
+
+def _seen(task: asyncio.Future[bool]) -> None:
+    """Marks a finished task's exception as retrieved (its callers got it, or were gone)."""
+    if not task.cancelled():
+        task.exception()

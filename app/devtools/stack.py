@@ -102,7 +102,10 @@ class Stack:
     `admin_token` and `env` become the service's environment, on top of the
     image's. `python_bin_dir` is where `python` is looked up (default: this
     interpreter's, i.e. the project's virtualenv); point it at a
-    production-only virtualenv to run what the image runs.
+    production-only virtualenv to run what the image runs. `database_url`
+    names an existing, empty database to use instead of starting PostgreSQL
+    (a database on a Citus coordinator, for the end-to-end tests on a
+    cluster): the stack migrates it and leaves it in place when it stops.
     """
 
     def __init__(
@@ -118,6 +121,7 @@ class Stack:
         startup_timeout: float = 60.0,
         stop_timeout: float = STOP_GRACE_SECONDS,
         keep_files: bool = False,
+        database_url: str | None = None,
     ) -> None:
         self.workers = workers
         self.secret = secret
@@ -129,6 +133,7 @@ class Stack:
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self.keep_files = keep_files
+        self.database_url = database_url
 
         self.directory: Path | None = None
         self.postgres: EmbeddedServer | None = None
@@ -191,6 +196,9 @@ class Stack:
 
     def _start_postgres(self) -> None:
         assert self.directory is not None
+        if self.database_url is not None:
+            self.postgres_url = self.database_url
+            return
         self.postgres = EmbeddedServer(self.directory / "pgdata")
         self.postgres_url = self.postgres.start()
 

@@ -1,6 +1,7 @@
 """The deployed service, end to end: the image's command, PgBouncer, real HTTP.
 
-One stack for the module (app/devtools/stack.py): an embedded PostgreSQL,
+One stack for the module (app/devtools/stack.py): an embedded PostgreSQL (a
+database on the Citus coordinator when CITUS_TEST_URL is set),
 PgBouncer in transaction mode in front of it, `python -m app migrate`, then
 `python -m app serve` with two workers. Every test uses shops of its own, so
 no test sees another's rows. The graceful-shutdown test stops the service;
@@ -29,7 +30,7 @@ from app.devtools.pgbouncer import free_port
 from app.devtools.stack import Stack
 from app.webhooks.handlers import HANDLERS
 from tests.e2e.deployment import dockerfile_stages, healthcheck_command
-from tests.support import shopify
+from tests.support import citus, shopify
 
 pytestmark = [pytest.mark.pgbouncer, pytest.mark.timeout(120)]
 
@@ -38,11 +39,15 @@ EARLIER = "2026-01-01T10:00:00-05:00"
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
+def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    # On a Citus cluster (CITUS_TEST_URL) the stack's database is an empty one
+    # on the coordinator, prepared like the integration tests' and distributed
+    # by the stack's own `migrate`; otherwise the stack starts its PostgreSQL.
+    database = request.getfixturevalue("create_database")(migrated=False) if citus.URL else None
     # The graceful-shutdown test keeps deliveries waiting on a lock while it sends
     # them one by one and then stops the service: a statement timeout of a few
     # seconds keeps the first of them from timing out on a busy machine.
-    with Stack(workers=2, env={"DB_STATEMENT_TIMEOUT": "5"}) as running:
+    with Stack(workers=2, env={"DB_STATEMENT_TIMEOUT": "5"}, database_url=database) as running:
         yield running
 
 

@@ -15,18 +15,21 @@ BEGIN
         first_order_at = t.first,
         last_order_at = t.last
     FROM (
-        SELECT d.id, figures.*
-        FROM (SELECT DISTINCT id FROM unnest(p_customer_ids) AS id WHERE id IS NOT NULL) AS d,
-             LATERAL (
-                 SELECT count(*)::integer AS count,
-                        coalesce(sum(coalesce(o.current_total_price, o.total_price)), 0) AS spent,
-                        min(o.shopify_created_at) AS first, max(o.shopify_created_at) AS last
-                 FROM orders AS o
-                 WHERE o.shop_id = ANY(p_shops) AND o.customer_id = d.id
-                   AND o.deleted_at IS NULL AND o.cancelled_at IS NULL
-             ) AS figures
+        -- A join grouped by the customer's key rather than an aggregate per
+        -- customer in a LATERAL subquery: Citus plans the LATERAL form over
+        -- several shops only for one shard ("aggregates without group by ...
+        -- lateral subquery"), and this one anywhere.
+        SELECT k.shop_id, k.id, count(o.id)::integer AS count,
+               coalesce(sum(coalesce(o.current_total_price, o.total_price)), 0) AS spent,
+               min(o.shopify_created_at) AS first, max(o.shopify_created_at) AS last
+        FROM customers AS k
+        LEFT JOIN orders AS o
+               ON o.shop_id = k.shop_id AND o.customer_id = k.id
+              AND o.deleted_at IS NULL AND o.cancelled_at IS NULL
+        WHERE k.shop_id = ANY(p_shops) AND k.id = ANY(p_customer_ids)
+        GROUP BY k.shop_id, k.id
     ) AS t
-    WHERE c.shop_id = ANY(p_shops) AND c.id = t.id
+    WHERE c.shop_id = ANY(p_shops) AND c.shop_id = t.shop_id AND c.id = t.id
       AND (c.order_count, c.total_spent, c.first_order_at, c.last_order_at)
           IS DISTINCT FROM (t.count, t.spent, t.first, t.last);
 END
