@@ -219,7 +219,10 @@ def create_database(postgres_url: str) -> Iterator[Any]:
 
     yield create
     for name in created:
-        asyncio.run(execute(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if citus.URL:
+            asyncio.run(citus.drop(postgres_url, name))
+        else:
+            asyncio.run(execute(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

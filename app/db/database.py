@@ -90,6 +90,25 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     """
 
 
+# The array types the service's statements pass or read. asyncpg learns how to
+# encode each one from the catalog, once per connection (its type
+# introspection). On a Citus coordinator that query filters pg_class with a
+# function per row to hide shards and takes seconds, long enough to push a
+# delivery or an inline erasure past its deadline: each new connection learns
+# them all at once, up front, with the filter off for that transaction (on
+# plain PostgreSQL the setting is an unused placeholder).
+_ARRAY_TYPES = (
+    "SELECT NULL::uuid[], NULL::text[], NULL::varchar[], NULL::bigint[], NULL::integer[],"
+    " NULL::jsonb[], NULL::numeric[], NULL::timestamptz[], NULL::boolean[]"
+)
+
+
+async def _learn_types(connection: asyncpg.Connection) -> None:
+    async with connection.transaction():
+        await connection.execute("SET LOCAL citus.override_table_visibility = off")
+        await connection.fetchrow(_ARRAY_TYPES)
+
+
 class Database:
     def __init__(
         self,
@@ -129,7 +148,7 @@ class Database:
         # min_size=0: starting never connects, so the service comes up (not
         # ready) while the database is down and recovers when it returns.
         await self.engine.start_connection_pool(
-            min_size=0, max_size=self.pool_size, reset=_keep_session
+            min_size=0, max_size=self.pool_size, reset=_keep_session, init=_learn_types
         )
 
     async def stop(self) -> None:

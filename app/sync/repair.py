@@ -15,8 +15,12 @@ from app.db.database import Database, Transaction
 from app.db.enums import SyncResource
 from app.shopify.times import CLOCK_SKEW
 
-# $2: the skew allowed, in seconds.
-BROKEN = "({column} > now() + make_interval(secs => $2) OR {column} < '0001-01-01 00:00:00+00')"
+# The latest time Shopify could have sent: the transaction's now() plus the
+# skew allowed ($2, in seconds) where Citus allows now() (a query), or that
+# time passed in as $2 to a statement that changes rows (Citus refuses now()
+# inside CASE in an UPDATE).
+LATEST_IN_QUERY = "now() + make_interval(secs => $2)"
+BROKEN = "({column} > {latest} OR {column} < '0001-01-01 00:00:00+00')"
 
 _TIME_COLUMNS = {
     SyncResource.customers: (
@@ -35,26 +39,27 @@ _TIME_COLUMNS = {
 }
 
 
-def broken(column: str) -> str:
-    """SQL: whether `column` holds a time in the future or out of range ($2: the skew)."""
-    return BROKEN.format(column=column)
+def broken(column: str, latest: str = LATEST_IN_QUERY) -> str:
+    """SQL: whether `column` holds a time in the future (after `latest`) or out of range."""
+    return BROKEN.format(column=column, latest=latest)
 
 
 def _clear_statement(table: str, columns: tuple[str, ...]) -> str:
     assignments = ", ".join(
-        f"{column} = CASE WHEN {broken(column)} THEN NULL ELSE {column} END" for column in columns
+        f"{column} = CASE WHEN {broken(column, '$2')} THEN NULL ELSE {column} END"
+        for column in columns
     )
-    condition = " OR ".join(broken(column) for column in columns)
+    condition = " OR ".join(broken(column, "$2") for column in columns)
     return f"UPDATE {table} SET {assignments} WHERE shop_id = $1 AND ({condition})"  # noqa: S608
 
 
 _CLEAR = {resource: _clear_statement(*table) for resource, table in _TIME_COLUMNS.items()}
 _CLEAR_TAG_EVENTS = (
-    f"DELETE FROM customer_tag_events WHERE shop_id = $1 AND {broken('occurred_at')}"  # noqa: S608
+    f"DELETE FROM customer_tag_events WHERE shop_id = $1 AND {broken('occurred_at', '$2')}"  # noqa: S608
 )
 _CLEAR_WATERMARK = (
     "UPDATE sync_state SET watermark = NULL"  # noqa: S608
-    f" WHERE shop_id = $1 AND resource = $3 AND {broken('watermark')}"
+    f" WHERE shop_id = $1 AND resource = $3 AND {broken('watermark', '$2')}"
 )
 
 
@@ -63,10 +68,11 @@ async def repair_times(database: Database, shop: str, resource: SyncResource) ->
     skew = CLOCK_SKEW.total_seconds()
 
     async def repair(tx: Transaction) -> int:
-        repaired = _count(await tx.execute(_CLEAR[resource], shop, skew))
+        latest = await tx.fetchval("SELECT now() + make_interval(secs => $1)", skew)
+        repaired = _count(await tx.execute(_CLEAR[resource], shop, latest))
         if resource is SyncResource.customers:
-            repaired += _count(await tx.execute(_CLEAR_TAG_EVENTS, shop, skew))
-        await tx.execute(_CLEAR_WATERMARK, shop, skew, resource.value)
+            repaired += _count(await tx.execute(_CLEAR_TAG_EVENTS, shop, latest))
+        await tx.execute(_CLEAR_WATERMARK, shop, latest, resource.value)
         return repaired
 
     return await database.run_in_transaction(repair, statement_timeout=600.0)

@@ -112,7 +112,7 @@ async def state(db: Database) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     orders = await queries.fetch(
         db,
         f"SELECT {ORDER_COLUMNS} FROM orders AS o LEFT JOIN customers AS c"
-        " ON c.id = o.customer_id ORDER BY o.shop_id, o.shopify_id",
+        " ON c.shop_id = o.shop_id AND c.id = o.customer_id ORDER BY o.shop_id, o.shopify_id",
     )
     return customers, orders
 

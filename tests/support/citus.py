@@ -12,6 +12,7 @@ on the coordinator exists on the workers too.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from urllib.parse import urlsplit, urlunsplit
 
@@ -73,3 +74,35 @@ async def prepare(server_url: str, name: str) -> None:
             for worker in workers
         ),
     )
+
+
+async def drop(server_url: str, name: str) -> None:
+    """Drop the database `name` on every node.
+
+    A node may still hold a session in it a moment after the test (a
+    connection Citus opened from the coordinator, its maintenance daemon), and
+    WITH (FORCE) ends only the coordinator's: each node's are ended first, and
+    the drop is tried again while one lingers.
+    """
+    connection = await asyncpg.connect(server_url, statement_cache_size=0)
+    try:
+        nodes = await connection.fetch(
+            "SELECT nodename, nodeport FROM pg_dist_node WHERE groupid <> 0 ORDER BY nodeid"
+        )
+    finally:
+        await connection.close()
+    maintenance = urlsplit(server_url).path.lstrip("/") or "postgres"
+    for attempt in range(5):
+        for node in nodes:
+            await execute(
+                _on(server_url, node["nodename"], node["nodeport"], maintenance),
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                f" WHERE datname = '{name}' AND pid <> pg_backend_pid()",
+            )
+        try:
+            await execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except asyncpg.ObjectInUseError:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.5)

@@ -111,15 +111,21 @@ async def where_found(db: Database, *needles: str) -> list[str]:
     Searches case-insensitively, in every table of the public schema (jsonb and
     arrays through their text form), so a value left anywhere is found.
     """
-    found = []
+    found: list[str] = []
+    lowered = [needle.lower() for needle in needles]
+    if not lowered:
+        return found
     for table, column in await text_columns(db):
-        # One query per column for all the needles, in the order given.
-        rows = await fetch(
-            db,
-            f"SELECT needle FROM unnest($1::text[]) WITH ORDINALITY AS n(needle, position)"
-            f' WHERE EXISTS (SELECT FROM "{table}"'
-            f' WHERE strpos(lower("{column}"::text), lower(needle)) > 0) ORDER BY position',
-            list(needles),
+        # One query per column for all the needles, each its own aggregate (a
+        # plain scan of the table: on Citus, one over every shard).
+        tests = ", ".join(
+            f'coalesce(bool_or(strpos(lower("{column}"::text), ${n}) > 0), false) AS "{n}"'
+            for n in range(1, len(lowered) + 1)
         )
-        found.extend(f"{table}.{column}: {row['needle']}" for row in rows)
+        row = (await fetch(db, f'SELECT {tests} FROM "{table}"', *lowered))[0]
+        found.extend(
+            f"{table}.{column}: {needle}"
+            for n, needle in enumerate(needles, start=1)
+            if row[str(n)]
+        )
     return found
