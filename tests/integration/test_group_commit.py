@@ -58,10 +58,15 @@ async def ingest_together(db: Database, *deliveries: Delivery) -> list[Outcome |
 
 
 async def waiting_for_locks(db: Database) -> int:
-    """Backends of the test database blocked on a lock (a row, an advisory or a transaction id)."""
+    """Backends of the test database blocked on a lock (a row, an advisory or a transaction id).
+
+    On Citus a row's lock is waited for on the worker holding its shard, in a
+    backend Citus opened there: citus_stat_activity shows every node's.
+    """
+    view = "citus_stat_activity" if await db.on_citus() else "pg_stat_activity"
     count: int = await queries.fetchval(
         db,
-        "SELECT count(*) FROM pg_stat_activity"
+        f"SELECT count(*) FROM {view}"
         " WHERE datname = current_database() AND wait_event_type = 'Lock'",
     )
     return count

@@ -457,12 +457,14 @@ async def test_a_ciphertext_moved_to_another_shops_row_is_refused_not_sent(
     for shop in (victim, attacker):
         await give_credentials(db, sync_config, shop)
     # The attacker's row now holds the victim's encrypted token.
+    stolen = await queries.fetchrow(
+        db, "SELECT access_token_encrypted FROM shop_credentials WHERE shop_id = $1", victim.domain
+    )
+    assert stolen is not None
     await queries.execute(
         db,
-        "UPDATE shop_credentials SET access_token_encrypted ="
-        " (SELECT access_token_encrypted FROM shop_credentials WHERE shop_id = $1)"
-        " WHERE shop_id = $2",
-        victim.domain,
+        "UPDATE shop_credentials SET access_token_encrypted = $1 WHERE shop_id = $2",
+        stolen["access_token_encrypted"],
         attacker.domain,
     )
 

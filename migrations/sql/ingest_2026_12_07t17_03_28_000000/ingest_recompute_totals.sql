@@ -5,9 +5,14 @@
 -- Guarantees: the figures count the customer's orders that are neither
 -- deleted nor cancelled (current_total_price, else total_price); a row is
 -- only written when a figure changed. The caller holds the customers' locks.
+-- On Citus, one shop's call runs on that shop's shard alone.
 CREATE OR REPLACE FUNCTION ingest_recompute_totals(p_shops text[], p_customer_ids uuid[])
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+    -- On Citus a generic plan of this statement goes to every shard (the
+    -- shops are only known at execution): custom plans there, for the rest of
+    -- the transaction (the callers that ask for generic plans restore theirs).
+    PERFORM ingest_plan_mode();
     UPDATE customers AS c
     SET order_count = t.count,
         total_spent = t.spent,

@@ -1,4 +1,4 @@
-"""ingest_recompute_totals: a grouped join instead of a LATERAL aggregate (Citus plans it over several shops)
+"""ingest_recompute_totals: a join grouped by the customer's key instead of a LATERAL aggregate (refused by Citus over several shops), custom plans on Citus
 
 Written by `python -m app db freeze-functions`: drops DROPPED_FUNCTIONS and
 installs the functions in FROZEN, copies of app/db/functions/ taken when this
@@ -11,9 +11,9 @@ from pathlib import Path
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.table import Table
 
-ID = "2026-12-07T16:13:25:000000"
+ID = "2026-12-07T17:03:28:000000"
 VERSION = "1.38.0"
-DESCRIPTION = "ingest_recompute_totals: a grouped join instead of a LATERAL aggregate (Citus plans it over several shops)"
+DESCRIPTION = "ingest_recompute_totals: a join grouped by the customer's key instead of a LATERAL aggregate (refused by Citus over several shops), custom plans on Citus"
 
 FROZEN = Path(__file__).parent / "sql" / Path(__file__).stem
 DROPPED_FUNCTIONS: tuple[str, ...] = ()
