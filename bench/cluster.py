@@ -128,9 +128,25 @@ async def _create(url: str, cluster: bool) -> str:
     return _database(url, name)
 
 
-async def _drop(url: str, database_url: str) -> None:
+async def _drop(url: str, database_url: str, cluster: bool) -> None:
+    """Drop the run's database; on a cluster, each node's sessions in it ended first (a
+    connection Citus opened to a worker may outlive the run by a moment)."""
     name = urlsplit(database_url).path.lstrip("/")
-    await _fetch(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for attempt in range(5):
+        for node in await _nodes(url, cluster):
+            await _fetch(
+                node,
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = $1 AND pid <> pg_backend_pid()",
+                name,
+            )
+        try:
+            await _fetch(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except asyncpg.ObjectInUseError:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.5)
 
 
 async def _groups(database_url: str, run: str, cluster: bool) -> int:
@@ -211,7 +227,7 @@ def _one_run(
             groups = asyncio.run(_groups(database_url, run, cluster))
             two_phase = asyncio.run(_prepared(database_url)) - prepared if cluster else None
     finally:
-        asyncio.run(_drop(url, database_url))
+        asyncio.run(_drop(url, database_url, cluster))
     postgres = sum(value for name, value in cpu.items() if name.startswith("pg"))
     per = max(processed, 1)
     return Run(
