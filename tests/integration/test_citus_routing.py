@@ -222,13 +222,12 @@ async def test_sync_batches_and_scores_of_one_shop_go_to_its_shard(
             scores = await connection.fetchrow("SELECT * FROM scores_compute($1, 30)", shopify.SHOP)
             assert scores is not None and scores["scored"] == 1
             applied = await connection.fetchrow(
-                "SELECT * FROM scores_apply($1, $2, $3, $4, $5, $6)",
+                "SELECT * FROM scores_apply($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 shopify.SHOP,
                 scores["ids"],
-                scores["rfm_r"],
-                scores["rfm_f"],
-                scores["rfm_m"],
-                scores["segments"],
+                *(scores[name] for name in ("stored_r", "stored_f", "stored_m")),
+                scores["stored_segments"],
+                *(scores[name] for name in ("rfm_r", "rfm_f", "rfm_m", "segments")),
             )
             assert applied is not None and applied["written"] == 1
             deleted = await connection.fetchval(
