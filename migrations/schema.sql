@@ -75,7 +75,7 @@ CREATE FUNCTION public.scores_compute(p_shop text, p_new_customer_days integer, 
     SET enable_nestloop TO 'off'
     AS $$ app/db/functions/scores_compute.sql $$;
 
-CREATE FUNCTION public.sync_apply_customers(p_lock_timeout_ms integer, p_shop text, p_customers jsonb, OUT applied integer, OUT stale integer) RETURNS record
+CREATE FUNCTION public.sync_apply_customers(p_lock_timeout_ms integer, p_shop text, p_changes jsonb, OUT applied integer, OUT stale integer) RETURNS record
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$ app/db/functions/sync_apply_customers.sql $$;
@@ -85,7 +85,7 @@ CREATE FUNCTION public.sync_apply_deletions(p_lock_timeout_ms integer, p_shop te
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$ app/db/functions/sync_apply_deletions.sql $$;
 
-CREATE FUNCTION public.sync_apply_orders(p_lock_timeout_ms integer, p_shop text, p_orders jsonb, OUT applied integer, OUT stale integer) RETURNS record
+CREATE FUNCTION public.sync_apply_orders(p_lock_timeout_ms integer, p_shop text, p_changes jsonb, OUT applied integer, OUT stale integer) RETURNS record
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$ app/db/functions/sync_apply_orders.sql $$;
