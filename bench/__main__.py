@@ -69,8 +69,8 @@ SECRET = "bench-secret"
 DUPLICATE_EVERY = 20  # 5 % of requests repeat the previous delivery
 # --smoke: every run of the full benchmark, each just long enough to check its
 # counts (its figures are not judged).
-SMOKE_LOAD_SECONDS = 1.5
-SMOKE_WARMUP_SECONDS = 1.0
+SMOKE_LOAD_SECONDS = 1.0
+SMOKE_WARMUP_SECONDS = 0.5
 SMOKE_CEILING_SECONDS = 0.5
 SMOKE_COMPARE_SECONDS = 0.5
 SMOKE_DELIVERIES = 1000

@@ -82,7 +82,7 @@ CREATE FUNCTION public.scores_write(p_shop text, p_ids uuid[], p_stored_r intege
     SET enable_mergejoin TO 'off'
     AS $$ app/db/functions/scores_write.sql $$;
 
-CREATE FUNCTION public.sync_apply_customers(p_lock_timeout_ms integer, p_shop text, p_customers jsonb, OUT applied integer, OUT stale integer) RETURNS record
+CREATE FUNCTION public.sync_apply_customers(p_lock_timeout_ms integer, p_shop text, p_changes jsonb, OUT applied integer, OUT stale integer) RETURNS record
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$ app/db/functions/sync_apply_customers.sql $$;
@@ -92,7 +92,7 @@ CREATE FUNCTION public.sync_apply_deletions(p_lock_timeout_ms integer, p_shop te
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$ app/db/functions/sync_apply_deletions.sql $$;
 
-CREATE FUNCTION public.sync_apply_orders(p_lock_timeout_ms integer, p_shop text, p_orders jsonb, OUT applied integer, OUT stale integer) RETURNS record
+CREATE FUNCTION public.sync_apply_orders(p_lock_timeout_ms integer, p_shop text, p_changes jsonb, OUT applied integer, OUT stale integer) RETURNS record
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$ app/db/functions/sync_apply_orders.sql $$;
