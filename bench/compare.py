@@ -65,6 +65,15 @@ from bench.textbook import TextbookServer
 
 SERVICE, BARE, TEXTBOOK = "service", "bare loop", "textbook"
 SUBJECTS = (SERVICE, BARE, TEXTBOOK)
+# The same service process and database with the customer events' triggers
+# disabled for the run: what announcing events costs, measured in the same rounds.
+NO_EVENTS = "service, events off"
+EVENT_TRIGGERS = (
+    ("orders", "orders_first_order_insert"),
+    ("orders", "orders_first_order_update"),
+    ("customers", "customers_tag_added_insert"),
+    ("customers", "customers_tag_added_update"),
+)
 NEW_ORDERS, UPDATES = "new orders", "updates"
 WORKLOADS = (NEW_ORDERS, UPDATES)
 UPDATE_DUPLICATE_EVERY = 20  # 5 %, as in the realistic mix
@@ -98,6 +107,12 @@ class Options:
     # The service restarted before each block, so that none inherits another's warm
     # caches (the smoke run, whose figures are not judged, keeps the one running).
     fresh_service: bool = True
+    # A fourth subject in every round: the service with the event triggers disabled.
+    events_off: bool = False
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        return (*SUBJECTS, NO_EVENTS) if self.events_off else SUBJECTS
 
 
 @dataclass
@@ -133,6 +148,8 @@ class Ratio:
     service_over_bare: float
     service_over_textbook: float
     textbook_over_bare: float
+    # With the events-off subject: (service / bare loop) / (events off / bare loop).
+    events_on_over_off: float | None = None
 
 
 @dataclass
@@ -226,8 +243,10 @@ def _block(subjects: _Subjects, report: CompareReport, workers: int, secret: str
         for url in (stack.postgres_url, subjects.minimal_url):
             assert url is not None
             asyncio.run(vacuum_analyze(url))
+        subjects_in_round = options.subjects
         for number in range(options.rounds):
-            order = SUBJECTS[number % 3 :] + SUBJECTS[: number % 3]
+            turn = number % len(subjects_in_round)
+            order = subjects_in_round[turn:] + subjects_in_round[:turn]
             runs: list[Run] = []
             for subject in order:
                 if subject == BARE:
@@ -243,9 +262,15 @@ def _block(subjects: _Subjects, report: CompareReport, workers: int, secret: str
             report.runs += runs
             report.ratios.append(_ratio(runs, workload.name, workers, number, options))
             ratio = report.ratios[-1]
+            events = (
+                f", events on/off {ratio.events_on_over_off:.3f}"
+                if ratio.events_on_over_off is not None
+                else ""
+            )
             print(
                 f"  round {number + 1}, {workload.name}, {workers} worker(s): service/bare loop "
                 f"{ratio.service_over_bare:.2f}, service/textbook {ratio.service_over_textbook:.2f}"
+                f"{events}"
             )
 
 
@@ -289,12 +314,42 @@ class _Subjects:
     def http(
         self, subject: str, workers: int, number: int, connections: int, seconds: float
     ) -> Run:
-        if subject == SERVICE:
+        if subject in (SERVICE, NO_EVENTS):
             base_url, pid = self.stack.base_url, self.stack.pid
         else:
             assert self.textbook is not None
             base_url, pid = self.textbook.base_url, self.textbook.pid
-        tag = "svc" if subject == SERVICE else "txb"
+        tag = {SERVICE: "svc", NO_EVENTS: "off"}.get(subject, "txb")
+        target = (subject, base_url, pid, tag, workers, number, connections, seconds)
+        if subject == NO_EVENTS:
+            self._event_triggers(enabled=False)
+            try:
+                return self._http(*target)
+            finally:
+                self._event_triggers(enabled=True)
+        return self._http(*target)
+
+    def _event_triggers(self, *, enabled: bool) -> None:
+        assert self.stack.postgres_url is not None
+        action = "ENABLE" if enabled else "DISABLE"
+        asyncio.run(
+            _execute(
+                self.stack.postgres_url,
+                *(f"ALTER TABLE {table} {action} TRIGGER {name}" for table, name in EVENT_TRIGGERS),
+            )
+        )
+
+    def _http(
+        self,
+        subject: str,
+        base_url: str,
+        pid: int,
+        tag: str,
+        workers: int,
+        number: int,
+        connections: int,
+        seconds: float,
+    ) -> Run:
         run_id = f"cmp-{tag}-w{workers}-r{number}-c{connections}-{time.monotonic_ns()}"
         wal_before = self._checkpoint()
         noise = _Noise()
@@ -308,7 +363,7 @@ class _Subjects:
         cpu = {**meter.stop(), "generator": generator}
         other_share = noise.share(sum(cpu.values()))
         wal = self._wal() - wal_before
-        if subject == SERVICE:
+        if subject in (SERVICE, NO_EVENTS):
             assert self.stack.postgres_url is not None
             committed = asyncio.run(ledger_rows(self.stack.postgres_url, run_id))
             accepted = accepted_by_service(self.stack.log(), run_id)
@@ -403,6 +458,15 @@ async def wal_position(url: str, *, checkpoint: bool = False) -> int:
         await connection.close()
 
 
+async def _execute(url: str, *statements: str) -> None:
+    connection = await asyncpg.connect(url, statement_cache_size=0)
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
 async def vacuum_analyze(url: str) -> None:
     connection = await asyncpg.connect(url, statement_cache_size=0)
     try:
@@ -449,6 +513,7 @@ def _ratio(runs: list[Run], workload: str, workers: int, number: int, options: O
         service_over_bare=service / bare_loop,
         service_over_textbook=service / textbook,
         textbook_over_bare=textbook / bare_loop,
+        events_on_over_off=service / throughput(NO_EVENTS) if options.events_off else None,
     )
 
 
@@ -470,7 +535,7 @@ def _summary(
         ]
 
     summary: dict[str, Any] = {}
-    for subject in SUBJECTS:
+    for subject in options.subjects:
         throughput_runs = select(subject, options.throughput_connections)
         latency_runs = select(subject, options.latency_connections)
         summary[subject] = {
@@ -491,6 +556,9 @@ def _summary(
     summary["service_over_bare"] = _span(over_bare)
     summary["service_over_textbook"] = _span(over_textbook)
     summary["textbook_over_bare"] = _span([ratio.textbook_over_bare for ratio in ratios])
+    summary["events_on_over_off"] = _span(
+        [r.events_on_over_off for r in ratios if r.events_on_over_off is not None]
+    )
     summary["rest_of_machine_cpu_share"] = _span([run.other_cpu_share for run in runs])
     summary["goal_ratio_at_least_1"] = bool(over_bare) and min(over_bare) >= 1.0
     summary["goal_p99_under_50ms"] = bool(service_p99) and service_p99[1] < 50.0
@@ -505,7 +573,7 @@ def _summary(
 def _print_run(run: Run) -> None:
     cpu = run.cpu_ms_per_delivery
     print(
-        f"  {run.workload[:7]:7} r{run.round + 1} w{run.workers} {run.subject:9} "
+        f"  {run.workload[:7]:7} r{run.round + 1} w{run.workers} {run.subject:19} "
         f"c={run.connections:<3} "
         f"{run.deliveries_per_second:6.0f}/s  p50 {run.latency_ms['p50']:5.1f} "
         f"p99 {run.latency_ms['p99']:5.1f} ms  CPU ms/delivery: service {cpu['service']:.2f} "
@@ -542,17 +610,19 @@ def _print_summary(workload: str, workers: str, summary: dict[str, Any], options
         f"p99 also at {options['latency_connections'] or '-'})"
     )
     print(
-        f"{'subject':10} {'deliveries/s':>14} "
+        f"{'subject':19} {'deliveries/s':>14} "
         f"{'p99 ms @' + str(options['throughput_connections']):>12} "
         f"{'p99 ms @' + str(options['latency_connections'] or '-'):>12} "
         f"{'CPU ms/delivery: service':>25} {'postgres':>11} {'generator':>11} "
         f"{'WAL KB/delivery':>16}"
     )
-    for subject in SUBJECTS:
+    for subject in (*SUBJECTS, NO_EVENTS):
+        if subject not in summary:
+            continue
         figures = summary[subject]
         cpu: dict[str, list[float]] = figures["cpu_ms_per_delivery"]
         print(
-            f"{subject:10} {_fmt(figures['deliveries_per_second']):>14} "
+            f"{subject:19} {_fmt(figures['deliveries_per_second']):>14} "
             f"{_fmt(figures['p99_ms_at_throughput_connections'], 1):>12} "
             f"{_fmt(figures['p99_ms_at_latency_connections'], 1):>12} "
             f"{_fmt(cpu['service'], 2):>25} {_fmt(cpu['postgres'], 2):>11} "
@@ -564,6 +634,7 @@ def _print_summary(workload: str, workers: str, summary: dict[str, Any], options
         f"(goal >= 1.0: {_verdict(summary['goal_ratio_at_least_1'])}), "
         f"service/textbook {_fmt(summary['service_over_textbook'], 2)}, "
         f"textbook/bare loop {_fmt(summary['textbook_over_bare'], 2)}; "
+        f"events on/off {_fmt(summary.get('events_on_over_off', []), 3)}; "
         f"service p99 at {options['latency_connections'] or '-'} connections "
         f"{_fmt(summary[SERVICE]['p99_ms_at_latency_connections'], 1)} ms "
         f"(goal < 50 ms: {_verdict(summary['goal_p99_under_50ms'])}); "

@@ -62,20 +62,27 @@ CREATE FUNCTION public.ingest_record_deliveries(p_deliveries jsonb, p_only bigin
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$ app/db/functions/ingest_record_deliveries.sql $$;
 
-CREATE FUNCTION public.scores_apply(p_shop text, p_ids uuid[], p_rfm_r integer[], p_rfm_f integer[], p_rfm_m integer[], p_segments text[], OUT written integer, OUT segment_changes integer, OUT busy integer) RETURNS record
+CREATE FUNCTION public.scores_apply(p_shop text, p_ids uuid[], p_stored_r integer[], p_stored_f integer[], p_stored_m integer[], p_stored_segments text[], p_rfm_r integer[], p_rfm_f integer[], p_rfm_m integer[], p_segments text[], OUT written integer, OUT segment_changes integer, OUT busy integer) RETURNS record
     LANGUAGE plpgsql
     SET enable_hashjoin TO 'off'
     SET enable_mergejoin TO 'off'
+    SET lock_timeout TO '20ms'
     AS $$ app/db/functions/scores_apply.sql $$;
 
-CREATE FUNCTION public.scores_compute(p_shop text, p_new_customer_days integer, OUT scored integer, OUT ids uuid[], OUT rfm_r integer[], OUT rfm_f integer[], OUT rfm_m integer[], OUT segments text[]) RETURNS record
+CREATE FUNCTION public.scores_compute(p_shop text, p_new_customer_days integer, OUT scored integer, OUT ids uuid[], OUT stored_r integer[], OUT stored_f integer[], OUT stored_m integer[], OUT stored_segments text[], OUT rfm_r integer[], OUT rfm_f integer[], OUT rfm_m integer[], OUT segments text[]) RETURNS record
     LANGUAGE plpgsql
     SET work_mem TO '64MB'
     SET jit TO 'off'
     SET enable_nestloop TO 'off'
     AS $$ app/db/functions/scores_compute.sql $$;
 
-CREATE FUNCTION public.sync_apply_customers(p_lock_timeout_ms integer, p_shop text, p_customers jsonb, OUT applied integer, OUT stale integer) RETURNS record
+CREATE FUNCTION public.scores_write(p_shop text, p_ids uuid[], p_stored_r integer[], p_stored_f integer[], p_stored_m integer[], p_stored_segments text[], p_rfm_r integer[], p_rfm_f integer[], p_rfm_m integer[], p_segments text[], OUT written integer, OUT segment_changes integer) RETURNS record
+    LANGUAGE plpgsql
+    SET enable_hashjoin TO 'off'
+    SET enable_mergejoin TO 'off'
+    AS $$ app/db/functions/scores_write.sql $$;
+
+CREATE FUNCTION public.sync_apply_customers(p_lock_timeout_ms integer, p_shop text, p_changes jsonb, OUT applied integer, OUT stale integer) RETURNS record
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$ app/db/functions/sync_apply_customers.sql $$;
@@ -85,7 +92,7 @@ CREATE FUNCTION public.sync_apply_deletions(p_lock_timeout_ms integer, p_shop te
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$ app/db/functions/sync_apply_deletions.sql $$;
 
-CREATE FUNCTION public.sync_apply_orders(p_lock_timeout_ms integer, p_shop text, p_orders jsonb, OUT applied integer, OUT stale integer) RETURNS record
+CREATE FUNCTION public.sync_apply_orders(p_lock_timeout_ms integer, p_shop text, p_changes jsonb, OUT applied integer, OUT stale integer) RETURNS record
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$ app/db/functions/sync_apply_orders.sql $$;

@@ -79,7 +79,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def server_group(item: pytest.Item, tier: str) -> str | None:
     """Tests sharing server processes form one group: with `--dist loadgroup` they run on
     one worker, which starts them once. Those are a module's or a package's deployment
-    stack (its `stack` fixture), and a browser test module's service."""
+    stack (its `stack` fixture), and a browser test module's service.
+
+    The stack tier's `timed` tests (answers timed, a shared server stopped) are one
+    group of their own, so that no two of them run at once; the rest of the stack
+    tier runs beside them on the other worker."""
+    if tier == "stack" and item.get_closest_marker("timed"):
+        return "stack: timed"
     if tier == "browser":
         return f"browser:{item.nodeid.split('::')[0]}"
     definitions = getattr(item, "_fixtureinfo", None)

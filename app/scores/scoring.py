@@ -1,11 +1,12 @@
 """One scoring pass over a shop: read the scores in one statement, write what changed in batches.
 
 scores_compute reads every figure of the shop in one statement and returns
-only the customers whose scores differ from what is stored; scores_apply
-writes them a batch at a time, each batch a short transaction of its own, so
-that a delivery waiting for a customer row the pass holds waits for one batch,
-not for the whole pass (two batches are written at once). A pass that
-changes nothing writes nothing and announces nothing.
+only the customers whose scores differ from what is stored (with the values
+it read, so that a row is written only while it still holds them);
+scores_apply writes them a batch at a time, each batch a short transaction of
+its own, so that a delivery waiting for a customer row the pass holds waits
+for one batch, not for the whole pass (two batches are written at once). A
+pass that changes nothing writes nothing and announces nothing.
 """
 
 from __future__ import annotations
@@ -31,9 +32,17 @@ BATCHES_IN_FLIGHT = 2
 COMPUTE_STATEMENT_TIMEOUT = 300.0
 BATCH_STATEMENT_TIMEOUT = 30.0
 
-_COMPUTE = "SELECT scored, ids, rfm_r, rfm_f, rfm_m, segments FROM scores_compute($1, $2)"
-_SCORES = ("rfm_r", "rfm_f", "rfm_m", "segments")
-_APPLY = "SELECT written, segment_changes, busy FROM scores_apply($1, $2, $3, $4, $5, $6::text[])"
+_COMPUTE = "SELECT * FROM scores_compute($1, $2)"
+# The arrays scores_compute returns and scores_apply takes, in its order:
+# the values read, then the new ones.
+_SCORES = (
+    *("stored_r", "stored_f", "stored_m", "stored_segments"),
+    *("rfm_r", "rfm_f", "rfm_m", "segments"),
+)
+_APPLY = (
+    "SELECT written, segment_changes, busy FROM scores_apply("
+    "$1, $2, $3, $4, $5, $6::text[], $7, $8, $9, $10::text[])"
+)
 # Every shop that has customers, but those erased: a walk over the shop_id
 # index, one step per shop (rather than reading every customer).
 _SHOPS = """
@@ -66,9 +75,9 @@ class ScoreReport:
     shop: str
     scored: int = 0  # customers with a counted order, scored
     changed: int = 0  # customers whose scores differed from the stored ones
-    written: int = 0  # rows written (changed, less those busy or gone)
+    written: int = 0  # rows written (changed, less those busy, gone or changed meanwhile)
     segment_changes: int = 0  # segment_change events announced
-    busy: int = 0  # rows a delivery held at that moment: left for the next pass
+    busy: int = 0  # rows another transaction held at that moment: left for the next pass
     seconds: float = 0.0
 
     def summary(self) -> str:

@@ -1,10 +1,11 @@
 """Applying fetched customers and orders, through the same rules as webhook deliveries.
 
-The SQL functions sync_apply_customers and sync_apply_orders
-(app/db/functions/) apply a batch with set-based statements through
-ingest_apply_changes, the function that applies webhook groups, under the
-same locks. Batches take turns for a share of the pool (Database.sync_turn).
-A page is applied in one
+A batch of records is mapped here onto the changes ingest_apply_changes
+reads (the fields of a webhook group's items, ingest_changes), once in Python
+rather than per row in SQL; the SQL functions sync_apply_customers and
+sync_apply_orders (app/db/functions/) take their locks and apply them through
+ingest_apply_changes, the function that applies webhook groups. Batches take
+turns for a share of the pool (Database.sync_turn). A page is applied in one
 transaction together with the watermark it moves, so an interrupted sync
 resumes exactly after the last committed page.
 
@@ -41,6 +42,39 @@ _FUNCTIONS = {
 }
 
 _encoder = msgspec.json.Encoder()
+
+# A synced customer's fields under the names of a change (ingest_changes).
+_CUSTOMER_FIELDS = {
+    "shopify_id": "customer_shopify_id",
+    "email": "customer_email",
+    "name": "customer_name",
+    "phone": "customer_phone",
+    "tags": "customer_tags",
+    "created_at": "customer_created_at",
+    "updated_at": "customer_updated_at",
+    "email_marketing_state": "customer_email_marketing_state",
+    "email_marketing_opt_in_level": "customer_email_marketing_opt_in_level",
+    "email_marketing_updated_at": "customer_email_marketing_updated_at",
+    "sms_marketing_state": "customer_sms_marketing_state",
+    "sms_marketing_opt_in_level": "customer_sms_marketing_opt_in_level",
+    "sms_marketing_updated_at": "customer_sms_marketing_updated_at",
+}
+# A synced order's fields that keep their names in a change.
+_ORDER_FIELDS = (
+    "customer_shopify_id",
+    "total_price",
+    "current_total_price",
+    "currency",
+    "financial_status",
+    "fulfillment_status",
+    "cancelled_at",
+    "name",
+    "email",
+    "test",
+    "line_items",
+    "created_at",
+    "updated_at",
+)
 
 log = logging.getLogger("app.sync")
 
@@ -99,7 +133,7 @@ async def _apply(
                 _FUNCTIONS[resource],
                 tx.lock_timeout_ms,
                 shop,
-                _encoder.encode(list(records)).decode(),
+                _encoder.encode(changes(shop, resource, records)).decode(),
             )
             assert row is not None
             counts.applied, counts.stale = row["applied"], row["stale"]
@@ -109,3 +143,32 @@ async def _apply(
 
     async with database.sync_turn():
         return await database.run_in_transaction(work, statement_timeout=BATCH_STATEMENT_TIMEOUT)
+
+
+def changes(
+    shop: str, resource: SyncResource, records: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The records (app/sync/records.py) as the changes ingest_apply_changes applies.
+
+    A customer's tags are always given (the sync reads them); its marketing
+    consent comes as the consent webhooks give it.
+    """
+    if resource is SyncResource.customers:
+        return [
+            {
+                "kind": "customer",
+                "shop": shop,
+                "customer_has_tags": True,
+                **{name: record.get(field) for field, name in _CUSTOMER_FIELDS.items()},
+            }
+            for record in records
+        ]
+    return [
+        {
+            "kind": "order",
+            "shop": shop,
+            "order_shopify_id": record["shopify_id"],
+            **{field: record.get(field) for field in _ORDER_FIELDS},
+        }
+        for record in records
+    ]

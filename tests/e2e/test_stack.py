@@ -32,7 +32,7 @@ from app.webhooks.handlers import HANDLERS
 from tests.e2e.deployment import dockerfile_stages, healthcheck_command
 from tests.support import citus, shopify
 
-pytestmark = [pytest.mark.pgbouncer, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.pgbouncer, pytest.mark.timed, pytest.mark.timeout(120)]
 
 LATER = "2026-01-02T10:00:00-05:00"
 EARLIER = "2026-01-01T10:00:00-05:00"

@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from app.devtools.stack import Stack
 from tests.support import shopify
 
-pytestmark = [pytest.mark.pgbouncer, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.pgbouncer, pytest.mark.timed, pytest.mark.timeout(120)]
 
 EXAMPLES = 200
 FUZZ = settings(

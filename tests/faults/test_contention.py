@@ -28,7 +28,7 @@ from app.devtools.stack import Stack
 from tests.support import shopify
 from tests.support.load import ExpectedTotals, unique_shop
 
-pytestmark = [pytest.mark.pgbouncer, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.pgbouncer, pytest.mark.timed, pytest.mark.timeout(60)]
 
 DELIVERIES = 200
 ANSWER_WITHIN = 5.0  # seconds every answer must come within

@@ -24,7 +24,7 @@ import pytest
 from app.devtools.stack import Stack, http_get
 from tests.support import shopify
 
-pytestmark = [pytest.mark.pgbouncer, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.pgbouncer, pytest.mark.timed, pytest.mark.timeout(180)]
 
 MIB = 1024 * 1024
 HEALTH_WITHIN = 1.0  # seconds /health may take while the attack runs

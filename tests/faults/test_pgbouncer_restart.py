@@ -13,7 +13,7 @@ from app.devtools.stack import Stack
 from tests.faults.outage import check_outage, stream_through
 from tests.support.load import unique_shop
 
-pytestmark = [pytest.mark.pgbouncer, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.pgbouncer, pytest.mark.timed, pytest.mark.timeout(90)]
 
 
 async def test_pgbouncer_killed_mid_stream_loses_nothing_and_recovers(stack: Stack) -> None:

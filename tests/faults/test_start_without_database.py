@@ -35,7 +35,7 @@ from app.devtools.stack import SERVICE_COMMAND, Stack, http_get
 from tests.support import shopify
 from tests.support.load import unique_shop
 
-pytestmark = [pytest.mark.pgbouncer, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.pgbouncer, pytest.mark.timed, pytest.mark.timeout(90)]
 
 PROBE_WITHIN = 1.5  # seconds for one readiness probe to answer
 ANSWER_WITHIN = 5.0  # seconds for a delivery's answer

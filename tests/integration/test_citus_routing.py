@@ -27,6 +27,8 @@ from litestar.testing import AsyncTestClient
 from app.asgi import create_app
 from app.config import Settings
 from app.db.database import Database
+from app.db.enums import SyncResource
+from app.sync.apply import changes
 from app.webhooks.privacy import erasure
 from tests.support import queries, shopify
 from tests.support.ops import ADMIN
@@ -214,23 +216,24 @@ async def test_sync_batches_and_scores_of_one_shop_go_to_its_shard(
             written = await connection.fetchrow(
                 "SELECT * FROM sync_apply_customers(2000, $1, $2)",
                 shopify.SHOP,
-                json.dumps(customers),
+                json.dumps(changes(shopify.SHOP, SyncResource.customers, customers)),
             )
             assert written is not None and written["applied"] == 1
             written = await connection.fetchrow(
-                "SELECT * FROM sync_apply_orders(2000, $1, $2)", shopify.SHOP, json.dumps(orders)
+                "SELECT * FROM sync_apply_orders(2000, $1, $2)",
+                shopify.SHOP,
+                json.dumps(changes(shopify.SHOP, SyncResource.orders, orders)),
             )
             assert written is not None and written["applied"] == 1
             scores = await connection.fetchrow("SELECT * FROM scores_compute($1, 30)", shopify.SHOP)
             assert scores is not None and scores["scored"] == 1
             applied = await connection.fetchrow(
-                "SELECT * FROM scores_apply($1, $2, $3, $4, $5, $6)",
+                "SELECT * FROM scores_apply($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 shopify.SHOP,
                 scores["ids"],
-                scores["rfm_r"],
-                scores["rfm_f"],
-                scores["rfm_m"],
-                scores["segments"],
+                *(scores[name] for name in ("stored_r", "stored_f", "stored_m")),
+                scores["stored_segments"],
+                *(scores[name] for name in ("rfm_r", "rfm_f", "rfm_m", "segments")),
             )
             assert applied is not None and applied["written"] == 1
             deleted = await connection.fetchval(

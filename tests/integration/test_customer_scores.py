@@ -223,6 +223,49 @@ async def test_segment_changes_are_announced_with_from_and_to(db: Database) -> N
         assert data["from"] != data["to"]
 
 
+async def test_a_row_held_elsewhere_is_skipped_and_scored_by_the_next_pass(db: Database) -> None:
+    for n in range(3):
+        await add_customer(db, f"c{n}", orders(1 + n, 40 + 10 * n))
+    held = "SELECT 1 FROM customers WHERE shop_id = $1 AND shopify_id = 'c1' FOR UPDATE"
+    async with db.connection() as holder, holder.transaction():
+        await holder.execute(held, SHOP)
+        report = await score(db)
+
+    assert (report.changed, report.written, report.busy, report.segment_changes) == (3, 2, 1, 2)
+    assert (await scores(db))["c1"] == (None, None, None, None)
+    assert "c1" not in {event["customer"] for event in await events(db, kind="segment_change")}
+    later = await score(db)
+    assert (later.changed, later.written, later.busy, later.segment_changes) == (1, 1, 0, 1)
+    assert (await scores(db))["c1"][3] is not None
+
+
+async def test_a_row_that_changed_after_the_pass_read_it_is_not_overwritten(db: Database) -> None:
+    for n in range(3):
+        await add_customer(db, f"c{n}", orders(1 + n, 40 + 10 * n))
+    read = await queries.fetchrow(db, "SELECT * FROM scores_compute($1, 30)", SHOP)
+    assert read is not None and len(read["ids"]) == 3
+    # Another pass scores c1 between this pass's read and its write.
+    await queries.execute(
+        db,
+        "UPDATE customers SET rfm_r = 1, rfm_f = 1, rfm_m = 1, segment = 'lost'"
+        " WHERE shop_id = $1 AND shopify_id = 'c1'",
+        SHOP,
+    )
+    names = ("stored_r", "stored_f", "stored_m", "stored_segments")
+    names += ("rfm_r", "rfm_f", "rfm_m", "segments")
+    applied = await queries.fetchrow(
+        db,
+        "SELECT * FROM scores_apply($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        SHOP,
+        read["ids"],
+        *(read[name] for name in names),
+    )
+
+    assert applied == {"written": 2, "segment_changes": 2, "busy": 0}
+    assert (await scores(db))["c1"] == (1, 1, 1, "lost")
+    assert "c1" not in {event["customer"] for event in await events(db, kind="segment_change")}
+
+
 async def test_scoring_and_deliveries_at_the_same_time_lose_nothing(
     db: Database, settings: Settings
 ) -> None:

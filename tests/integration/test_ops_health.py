@@ -26,7 +26,7 @@ from app.config import Settings
 from app.devtools.pgbouncer import PgBouncer
 from tests.support.ops import database_name, run_cli
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timed, pytest.mark.timeout(90)]
 
 # The contract: an answer within about a second (READINESS_TIMEOUT is 1 s).
 PROBE_BUDGET = 1.5

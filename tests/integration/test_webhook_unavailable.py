@@ -24,7 +24,7 @@ from tests.support.asgi import concurrent_client
 from tests.support.servers import execute, with_database
 
 # It stops and starts a server of its own: the stack tier.
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.timed]
 
 UNAVAILABLE = {
     "status_code": 503,

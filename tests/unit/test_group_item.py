@@ -12,7 +12,9 @@ import re
 
 import msgspec.inspect as mi
 
+from app.db.enums import SyncResource
 from app.db.function_files import live_functions
+from app.sync.apply import changes
 from app.webhooks.grouping import GroupItem
 
 FUNCTIONS = live_functions()
@@ -77,3 +79,16 @@ def test_the_keys_ingest_deliveries_reads_itself_are_group_item_fields() -> None
         "ledger_id",
     }
     assert keys <= set(GroupItem.__struct_fields__)
+
+
+def test_a_sync_batch_gives_only_fields_that_ingest_changes_reads() -> None:
+    """app/sync/apply.py maps records onto changes: a misspelt key would be NULL."""
+    read = columns("ingest_changes").keys()
+    customer = {"shopify_id": "1", "tags": [], "email": "a@example.com"}
+    order = {"shopify_id": "2", "customer_shopify_id": "1", "line_items": []}
+    for resource, record in ((SyncResource.customers, customer), (SyncResource.orders, order)):
+        [change] = changes("shop.myshopify.com", resource, [record])
+        assert change.keys() <= read, change.keys() - read
+        assert sum(value is not None for value in change.values()) == len(record) + 2 + (
+            resource is SyncResource.customers
+        )

@@ -1,73 +1,57 @@
 -- Writes a batch of the scores scores_compute found to differ
--- (app/scores/scoring.py): the arrays, in step, hold each customer's id and
--- new rfm_r, rfm_f, rfm_m and segment (NULLs clear them).
+-- (app/scores/scoring.py) through scores_write: the arrays, in step, hold
+-- each customer's id, the values the pass read (stored_*) and the new ones
+-- (NULLs clear them).
 -- Guarantees:
--- * Rows another transaction holds at the moment (a delivery writing that
---   customer) are skipped, not waited for (`busy`): the next pass scores
---   them. Rows are locked in id order, for this batch's transaction only.
--- * A row is written only when a value differs from what is stored; a
---   deleted or redacted customer only ever has its scores cleared.
--- * segment_change is announced, in this transaction, for each live customer
---   whose segment this batch changed, with the segment it had (from) and the
---   new one (to), either NULL when there is none.
+-- * Rows another transaction holds (a delivery writing that customer) are
+--   not waited for beyond lock_timeout: the batch is then written again
+--   without them (`busy`), and the next pass scores them.
+-- * What scores_write guarantees: a row is written only while it holds the
+--   values the pass read; segment_change announced in this transaction.
 -- Returns the rows written, the segment changes announced and the rows busy.
--- Each batch row is found through the primary key: a hash join would read
--- the whole shop's customers once per batch. The new values travel with the
--- locked rows, so the UPDATE joins one array, never two.
+-- The whole batch is first written in one statement, which locks each row
+-- as it updates it; locking the rows first (SKIP LOCKED) and then updating
+-- them costs a second visit and a WAL record per row, so only a batch that
+-- met a held row pays it.
 CREATE OR REPLACE FUNCTION scores_apply(
-    p_shop text, p_ids uuid[], p_rfm_r integer[], p_rfm_f integer[], p_rfm_m integer[],
-    p_segments text[],
+    p_shop text, p_ids uuid[], p_stored_r integer[], p_stored_f integer[],
+    p_stored_m integer[], p_stored_segments text[], p_rfm_r integer[], p_rfm_f integer[],
+    p_rfm_m integer[], p_segments text[],
     OUT written integer, OUT segment_changes integer, OUT busy integer)
-LANGUAGE plpgsql SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+LANGUAGE plpgsql SET enable_hashjoin = off SET enable_mergejoin = off
+SET lock_timeout = '20ms' AS $$
 DECLARE
+    v_free bigint[];
     v_ids uuid[];
-    v_r integer[];
-    v_f integer[];
-    v_m integer[];
-    v_segments text[];
-    v_old_segments text[];
-    v_locked integer;
+    v_n bigint;
 BEGIN
-    SELECT count(*), array_agg(l.id ORDER BY l.n) FILTER (WHERE l.wanted),
-           array_agg(l.r ORDER BY l.n) FILTER (WHERE l.wanted),
-           array_agg(l.f ORDER BY l.n) FILTER (WHERE l.wanted),
-           array_agg(l.m ORDER BY l.n) FILTER (WHERE l.wanted),
-           array_agg(l.segment ORDER BY l.n) FILTER (WHERE l.wanted),
-           array_agg(l.old_segment ORDER BY l.n) FILTER (WHERE l.wanted)
-    INTO v_locked, v_ids, v_r, v_f, v_m, v_segments, v_old_segments
+    busy := 0;
+    BEGIN
+        SELECT w.written, w.segment_changes INTO written, segment_changes
+        FROM scores_write(p_shop, p_ids, p_stored_r, p_stored_f, p_stored_m, p_stored_segments,
+                          p_rfm_r, p_rfm_f, p_rfm_m, p_segments) AS w;
+        RETURN;
+    EXCEPTION WHEN lock_not_available THEN
+        NULL;  -- undone: a row was held
+    END;
+    -- Lock the free rows, in id order, for this transaction, and write only
+    -- those: a held row's id becomes NULL, which matches no customer.
+    SELECT array_agg(l.n) INTO v_free
     FROM (
-        SELECT w.n, c.id, w.r, w.f, w.m, w.segment, c.segment AS old_segment,
-               (w.segment IS NULL OR (c.deleted_at IS NULL AND c.redacted_at IS NULL))
-               AND (c.rfm_r, c.rfm_f, c.rfm_m, c.segment)
-                   IS DISTINCT FROM (w.r, w.f, w.m, w.segment) AS wanted
-        FROM unnest(p_ids, p_rfm_r, p_rfm_f, p_rfm_m, p_segments) WITH ORDINALITY
-             AS w(id, r, f, m, segment, n)
+        SELECT w.n
+        FROM unnest(p_ids) WITH ORDINALITY AS w(id, n)
         JOIN customers AS c ON c.id = w.id
         WHERE c.shop_id = p_shop
         ORDER BY c.id
         FOR UPDATE OF c SKIP LOCKED
     ) AS l;
-    busy := cardinality(p_ids) - v_locked;
-    -- A statement of its own, after the locks: the rows are as locked.
-    WITH written AS (
-        UPDATE customers AS c
-        SET rfm_r = w.r, rfm_f = w.f, rfm_m = w.m, segment = w.segment
-        FROM unnest(v_ids, v_r, v_f, v_m, v_segments, v_old_segments)
-             AS w(id, r, f, m, segment, old_segment)
-        WHERE c.shop_id = p_shop AND c.id = w.id
-        RETURNING c.shop_id, c.shopify_id, w.old_segment, w.segment AS new_segment,
-                  c.deleted_at IS NULL AND c.redacted_at IS NULL AS live
-    ), announced AS (
-        INSERT INTO customer_events (transaction_id, shop_id, customer_shopify_id, kind,
-                                     occurred_at, data)
-        SELECT pg_current_xact_id()::text::bigint, w.shop_id, w.shopify_id, 'segment_change',
-               now(), jsonb_build_object('from', w.old_segment, 'to', w.new_segment)
-        FROM written AS w
-        WHERE w.live AND w.old_segment IS DISTINCT FROM w.new_segment
-        ORDER BY w.shopify_id
-        RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM announced)
-    INTO written, segment_changes;
+    v_ids := array_fill(NULL::uuid, ARRAY[cardinality(p_ids)]);
+    FOREACH v_n IN ARRAY coalesce(v_free, '{}') LOOP
+        v_ids[v_n] := p_ids[v_n];
+    END LOOP;
+    busy := cardinality(p_ids) - cardinality(coalesce(v_free, '{}'));
+    SELECT w.written, w.segment_changes INTO written, segment_changes
+    FROM scores_write(p_shop, v_ids, p_stored_r, p_stored_f, p_stored_m, p_stored_segments,
+                      p_rfm_r, p_rfm_f, p_rfm_m, p_segments) AS w;
 END
 $$;

@@ -17,8 +17,9 @@
 --   R=2 hibernating; R=1 lost.
 -- * Customers not scored get NULL in all four columns.
 -- Returns how many customers were scored and, as arrays in step, only the
--- customers whose stored values differ: their ids and their new rfm_r, rfm_f,
--- rfm_m and segment.
+-- customers whose stored values differ: their ids, the rfm_r, rfm_f, rfm_m and
+-- segment stored now, and the new ones (scores_apply writes a row only while
+-- it still holds what was read here).
 -- The figures are grouped by value before they are placed: a shop has few
 -- distinct day counts and order counts. The shop's customers are read once,
 -- and each finds its scores in those small groups. work_mem: the pass sorts and hashes
@@ -27,8 +28,9 @@
 -- the planner takes each for one row and rescans a set per customer.
 CREATE OR REPLACE FUNCTION scores_compute(
     p_shop text, p_new_customer_days integer,
-    OUT scored integer, OUT ids uuid[], OUT rfm_r integer[], OUT rfm_f integer[],
-    OUT rfm_m integer[], OUT segments text[])
+    OUT scored integer, OUT ids uuid[], OUT stored_r integer[], OUT stored_f integer[],
+    OUT stored_m integer[], OUT stored_segments text[], OUT rfm_r integer[],
+    OUT rfm_f integer[], OUT rfm_m integer[], OUT segments text[])
 LANGUAGE plpgsql SET work_mem = '64MB' SET jit = off SET enable_nestloop = off AS $$
 BEGIN
     WITH counted AS (
@@ -92,9 +94,11 @@ BEGIN
         LEFT JOIN by_orders AS f ON f.orders = e.orders
         LEFT JOIN by_spent AS m ON m.spent = e.spent
     )
-    SELECT (SELECT n FROM total), array_agg(t.id), array_agg(t.r), array_agg(t.f),
+    SELECT (SELECT n FROM total), array_agg(t.id), array_agg(t.rfm_r), array_agg(t.rfm_f),
+           array_agg(t.rfm_m), array_agg(t.stored_segment), array_agg(t.r), array_agg(t.f),
            array_agg(t.m), array_agg(t.segment)
-    INTO scored, ids, rfm_r, rfm_f, rfm_m, segments
+    INTO scored, ids, stored_r, stored_f, stored_m, stored_segments, rfm_r, rfm_f, rfm_m,
+         segments
     FROM target AS t
     WHERE (t.rfm_r, t.rfm_f, t.rfm_m, t.stored_segment) IS DISTINCT FROM (t.r, t.f, t.m, t.segment);
 END
