@@ -242,7 +242,7 @@ def _block(subjects: _Subjects, report: CompareReport, workers: int, secret: str
         # a checkpoint (`_checkpoint`), so none writes out the pages of another.
         for url in (stack.postgres_url, subjects.minimal_url):
             assert url is not None
-            asyncio.run(vacuum_analyze(url))
+            asyncio.run(execute(url, "VACUUM (ANALYZE)"))
         subjects_in_round = options.subjects
         for number in range(options.rounds):
             turn = number % len(subjects_in_round)
@@ -333,7 +333,7 @@ class _Subjects:
         assert self.stack.postgres_url is not None
         action = "ENABLE" if enabled else "DISABLE"
         asyncio.run(
-            _execute(
+            execute(
                 self.stack.postgres_url,
                 *(f"ALTER TABLE {table} {action} TRIGGER {name}" for table, name in EVENT_TRIGGERS),
             )
@@ -458,19 +458,12 @@ async def wal_position(url: str, *, checkpoint: bool = False) -> int:
         await connection.close()
 
 
-async def _execute(url: str, *statements: str) -> None:
+async def execute(url: str, *statements: str) -> None:
+    """The statements one after another on a connection of their own."""
     connection = await asyncpg.connect(url, statement_cache_size=0)
     try:
         for statement in statements:
             await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-async def vacuum_analyze(url: str) -> None:
-    connection = await asyncpg.connect(url, statement_cache_size=0)
-    try:
-        await connection.execute("VACUUM (ANALYZE)")
     finally:
         await connection.close()
 

@@ -33,7 +33,7 @@ import asyncpg
 import psutil
 
 from app.devtools.stack import Stack
-from bench.compare import NEW_ORDERS, UPDATE_DUPLICATE_EVERY, UPDATES
+from bench.compare import NEW_ORDERS, UPDATE_DUPLICATE_EVERY, UPDATES, execute
 from bench.deliveries import generate_compact_orders, generate_update_storm, write_lua_table
 from bench.load import NO_DUPLICATES, post_all, wrk
 
@@ -74,15 +74,15 @@ def main() -> None:
         stack.postgres.pg_ctl("restart")
         stack.extra_env["DATABASE_URL"] = url
         stack.start_service()
-        asyncio.run(_execute(url, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+        asyncio.run(execute(url, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
         if seed:
             asyncio.run(post_all(stack.base_url, seed, f"seed-{time.monotonic_ns()}", 16))
         # Warm: plans cached, pages in memory; then the counters start from zero.
         wrk(stack.base_url, args.connections, 3, lua_table, f"warm-{time.monotonic_ns()}", 20)
-        asyncio.run(_execute(url, "VACUUM (ANALYZE)"))
-        asyncio.run(_execute(url, "SELECT pg_stat_statements_reset()"))
-        asyncio.run(_execute(url, "SELECT pg_stat_reset()"))
-        asyncio.run(_execute(url, "SELECT pg_stat_reset_shared('wal')"))
+        asyncio.run(execute(url, "VACUUM (ANALYZE)"))
+        asyncio.run(execute(url, "SELECT pg_stat_statements_reset()"))
+        asyncio.run(execute(url, "SELECT pg_stat_reset()"))
+        asyncio.run(execute(url, "SELECT pg_stat_reset_shared('wal')"))
         sampler = _LockSampler(url)
         sampler.start()
         spy = _py_spy(args, stack, workdir)
@@ -111,14 +111,6 @@ def main() -> None:
         print(f"\nauto_explain plans: the server log under {postgres_log} (or the stack's log)")
         if spy is not None:
             print(f"py-spy flame graph: {workdir / 'py-spy.svg'}")
-
-
-async def _execute(url: str, sql: str) -> None:
-    connection = await asyncpg.connect(url, statement_cache_size=0)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
 
 
 async def _configure(url: str, explain_ms: float) -> None:

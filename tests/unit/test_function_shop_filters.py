@@ -13,28 +13,12 @@ from __future__ import annotations
 
 import re
 
+from app.db.distribution import PER_SHOP
 from app.db.function_files import live_functions
 
-# Tables distributed by shop_id on Citus (the shop's rows on one node).
-PER_SHOP_TABLES = (
-    "shops",
-    "customers",
-    "orders",
-    "message_logs",
-    "webhook_events",
-    "shop_credentials",
-    "sync_runs",
-    "sync_state",
-    "sync_leases",
-    "sync_bulk_rows",
-    "erasures",
-    "customer_tag_events",
-    "customer_events",
-    "subscription_checks",
-)
 _KEYWORDS = {"where", "on", "set", "join", "left", "using", "select", "group", "order", "limit"}
 _REFERENCE = re.compile(
-    r"\b(?P<verb>FROM|JOIN|UPDATE|INTO)\s+(?P<table>" + "|".join(PER_SHOP_TABLES) + r")\b"
+    r"\b(?P<verb>FROM|JOIN|UPDATE|INTO)\s+(?P<table>" + "|".join(PER_SHOP) + r")\b"
     r"(?:\s+(?:AS\s+)?(?P<alias>\w+))?",
     re.IGNORECASE,
 )
