@@ -67,7 +67,7 @@ SELECT silent.shop_id, silent.last_delivery_at, silent.deliveries, silent.usual_
        extract(epoch FROM now() - silent.last_delivery_at)::float8 AS silent_seconds,
        c.checked_at, c.missing, c.extra, c.misdirected, c.error
 FROM silent LEFT JOIN subscription_checks AS c ON c.shop_id = silent.shop_id
-ORDER BY silent.last_delivery_at
+ORDER BY silent.last_delivery_at, silent.shop_id
 LIMIT $4
 """
 )

@@ -55,8 +55,8 @@ async def test_silent_shops_and_the_gauges(db: Database, settings: Settings) -> 
     await deliveries(db, "quiet-ok.myshopify.com", now, *every(24 * hours, 36 * hours, 10))
     # Quiet, and silent for 4 days: beyond 3 x its usual gap.
     await deliveries(db, "quiet-silent.myshopify.com", now, *every(24 * hours, 96 * hours, 10))
-    # One delivery ever, 2 hours ago: only SILENCE_AFTER applies.
-    await deliveries(db, "once.myshopify.com", now, 2 * hours)
+    # One delivery ever, a little under 2 hours ago: only SILENCE_AFTER applies.
+    await deliveries(db, "once.myshopify.com", now, 2 * hours - minutes)
     # Uninstalled after its last delivery: its silence is expected.
     await deliveries(db, "gone.myshopify.com", now, *every(10 * minutes, 3 * hours, 5))
     await queries.execute(
