@@ -320,9 +320,9 @@ async def erase_inline(database: Database, shop: str, erasure_id: UUID, started:
     return False
 
 
-async def _claim_free(tx: Transaction) -> asyncpg.Record | None:
-    """An erasure no other transaction is working on, locked; None: none free."""
-    for candidate in await tx.fetch(_CANDIDATES, CANDIDATES_PER_CLAIM):
+async def _claim_free(tx: Transaction, candidates: list[asyncpg.Record]) -> asyncpg.Record | None:
+    """The first of `candidates` no other transaction is working on, locked; None: none free."""
+    for candidate in candidates:
         row = await tx.fetchrow(_CLAIM_FREE, candidate["shop_id"], candidate["id"])
         if row is not None:
             return row
@@ -340,9 +340,14 @@ async def erase_step(
     None: there is no such erasure (complete already, or none at all).
     """
     citus = await database.on_citus()
+    # Listed before the batch's transaction: a read of every shop's shards
+    # there would keep Citus from writing the reference table automations in it.
+    candidates = await database.fetch(_CANDIDATES, CANDIDATES_PER_CLAIM) if erasure is None else []
 
     async def batch(tx: Transaction) -> tuple[UUID, bool] | None:
-        row = await (_claim_free(tx) if erasure is None else tx.fetchrow(_CLAIM_THIS, *erasure))
+        row = await (
+            _claim_free(tx, candidates) if erasure is None else tx.fetchrow(_CLAIM_THIS, *erasure)
+        )
         if row is None:
             return None
         claimed = Erasure.of(row)
