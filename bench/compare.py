@@ -73,6 +73,7 @@ EVENT_TRIGGERS = (
     ("orders", "orders_first_order_update"),
     ("customers", "customers_tag_added_insert"),
     ("customers", "customers_tag_added_update"),
+    ("customers", "customers_segment_changed"),
 )
 NEW_ORDERS, UPDATES = "new orders", "updates"
 WORKLOADS = (NEW_ORDERS, UPDATES)

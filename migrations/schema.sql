@@ -7,6 +7,10 @@ CREATE FUNCTION public.customer_events_first_order() RETURNS trigger
     LANGUAGE plpgsql
     AS $$ app/db/functions/customer_events_first_order.sql $$;
 
+CREATE FUNCTION public.customer_events_segment() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$ app/db/functions/customer_events_segment.sql $$;
+
 CREATE FUNCTION public.customer_events_shard(p_table text, p_shop text) RETURNS text
     LANGUAGE plpgsql STABLE
     AS $$ app/db/functions/customer_events_shard.sql $$;
@@ -37,6 +41,10 @@ CREATE FUNCTION public.ingest_lock_keys(p_keys bigint[], p_shared boolean, p_wai
     LANGUAGE plpgsql
     AS $$ app/db/functions/ingest_lock_keys.sql $$;
 
+CREATE FUNCTION public.ingest_lock_keys_at(p_shops text[], p_keys bigint[], p_shared boolean, p_wait boolean) RETURNS bigint[]
+    LANGUAGE plpgsql
+    AS $$ app/db/functions/ingest_lock_keys_at.sql $$;
+
 CREATE FUNCTION public.ingest_lock_rows(p_shop text, p_kind text, p_ids text[]) RETURNS void
     LANGUAGE plpgsql
     AS $$ app/db/functions/ingest_lock_rows.sql $$;
@@ -61,6 +69,10 @@ CREATE FUNCTION public.ingest_record_deliveries(p_deliveries jsonb, p_only bigin
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$ app/db/functions/ingest_record_deliveries.sql $$;
+
+CREATE FUNCTION public.ingest_shop_worker(p_shop text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$ app/db/functions/ingest_shop_worker.sql $$;
 
 CREATE FUNCTION public.scores_apply(p_shop text, p_ids uuid[], p_stored_r integer[], p_stored_f integer[], p_stored_m integer[], p_stored_segments text[], p_rfm_r integer[], p_rfm_f integer[], p_rfm_m integer[], p_segments text[], OUT written integer, OUT segment_changes integer, OUT busy integer) RETURNS record
     LANGUAGE plpgsql
@@ -580,6 +592,8 @@ CREATE INDEX webhook_events_received_at ON public.webhook_events USING btree (re
 CREATE INDEX webhook_events_status ON public.webhook_events USING btree (status);
 
 CREATE INDEX webhook_events_topic ON public.webhook_events USING btree (topic);
+
+CREATE TRIGGER customers_segment_changed AFTER UPDATE OF segment ON public.customers FOR EACH ROW WHEN ((((old.segment)::text IS DISTINCT FROM (new.segment)::text) AND (new.deleted_at IS NULL) AND (new.redacted_at IS NULL))) EXECUTE FUNCTION public.customer_events_segment();
 
 CREATE TRIGGER customers_tag_added_insert AFTER INSERT ON public.customers FOR EACH ROW WHEN (((new.deleted_at IS NULL) AND (new.redacted_at IS NULL) AND (cardinality(new.tags) > 0))) EXECUTE FUNCTION public.customer_events_tags();
 

@@ -10,9 +10,11 @@
 -- * Locks first, in every writer's order: the shops' (shared), then all the
 --   orders', then all the customers' (those in the payloads and those stored
 --   on the orders, read holding the orders' locks), each set in key order.
---   With p_wait it waits for them (up to p_lock_timeout_ms); without, it
---   takes only those free at once and leaves out, unwritten, each delivery
---   one of whose locks is held elsewhere (`busy`).
+--   They are taken where the shops' rows live (ingest_lock_keys_at: on
+--   Citus, on the shop's worker). With p_wait it waits for them (up to
+--   p_lock_timeout_ms); without, it takes only those free at once and leaves
+--   out, unwritten, each delivery one of whose locks is held elsewhere
+--   (`busy`).
 -- * Then, with a few set-based statements for the whole group, the result of
 --   each delivery in array order by the same rules as one alone, seeing the
 --   writes of those before it (two versions of one order end as the newer):
@@ -68,8 +70,8 @@ BEGIN
     IF v_unknown_kind IS NOT NULL THEN
         RAISE EXCEPTION 'ingest_deliveries: unknown kind %', v_unknown_kind;
     END IF;
-    v_busy := ingest_lock_keys(v_shop_keys, true, p_wait);
-    v_busy := v_busy || ingest_lock_keys(v_order_keys, false, p_wait);
+    v_busy := ingest_lock_keys_at(v_shops, v_shop_keys, true, p_wait);
+    v_busy := v_busy || ingest_lock_keys_at(v_shops, v_order_keys, false, p_wait);
     -- Holding the orders' locks: their stored customers cannot change. Looked
     -- up order by order (a subquery per row), so that the plan is index
     -- lookups whatever the planner guesses of the group's size.
@@ -83,7 +85,7 @@ BEGIN
               AND o.shopify_id = e.value ->> 'order_shopify_id'))
         FROM jsonb_array_elements(p_deliveries) WITH ORDINALITY AS e(value, n) ORDER BY e.n);
     v_busy := v_busy
-        || ingest_lock_keys(v_customer_keys || v_stored_customer_keys, false, p_wait);
+        || ingest_lock_keys_at(v_shops, v_customer_keys || v_stored_customer_keys, false, p_wait);
     IF cardinality(v_busy) > 0 THEN
         v_busy_items := ARRAY(
             SELECT i FROM generate_subscripts(v_shop_keys, 1) AS i

@@ -4,8 +4,9 @@
 -- (NULLs clear them).
 -- Guarantees:
 -- * Rows another transaction holds (a delivery writing that customer) are
---   not waited for beyond lock_timeout: the batch is then written again
---   without them (`busy`), and the next pass scores them.
+--   not waited for beyond lock_timeout (on Citus too: ingest_shop_worker):
+--   the batch is then written again without them (`busy`), and the next pass
+--   scores them.
 -- * What scores_write guarantees: a row is written only while it holds the
 --   values the pass read; segment_change announced in this transaction.
 -- Returns the rows written, the segment changes announced and the rows busy.
@@ -26,6 +27,7 @@ DECLARE
     v_n bigint;
 BEGIN
     busy := 0;
+    PERFORM ingest_shop_worker(p_shop);
     BEGIN
         SELECT w.written, w.segment_changes INTO written, segment_changes
         FROM scores_write(p_shop, p_ids, p_stored_r, p_stored_f, p_stored_m, p_stored_segments,

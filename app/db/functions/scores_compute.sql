@@ -25,7 +25,9 @@
 -- and each finds its scores in those small groups. work_mem: the pass sorts and hashes
 -- about as many rows as the shop has customers. No nested loops: every join
 -- here is of whole sets, and before statistics exist (a shop just loaded)
--- the planner takes each for one row and rescans a set per customer.
+-- the planner takes each for one row and rescans a set per customer. On
+-- Citus the statement is planned on the shop's worker, which gets these
+-- settings from ingest_shop_worker.
 CREATE OR REPLACE FUNCTION scores_compute(
     p_shop text, p_new_customer_days integer,
     OUT scored integer, OUT ids uuid[], OUT stored_r integer[], OUT stored_f integer[],
@@ -33,6 +35,7 @@ CREATE OR REPLACE FUNCTION scores_compute(
     OUT rfm_f integer[], OUT rfm_m integer[], OUT segments text[])
 LANGUAGE plpgsql SET work_mem = '64MB' SET jit = off SET enable_nestloop = off AS $$
 BEGIN
+    PERFORM ingest_shop_worker(p_shop);  -- these settings on Citus's worker too
     WITH counted AS (
         SELECT o.shop_id, o.customer_id, count(*) AS orders,
                sum(coalesce(o.current_total_price, o.total_price, 0)) AS spent,

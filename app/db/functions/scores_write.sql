@@ -9,8 +9,9 @@
 --   only lists rows whose new values differ from those it read.
 -- * A deleted or redacted customer only ever has its scores cleared.
 -- * segment_change is announced, in this transaction, for each live customer
---   whose segment this changed: from the segment it held, to the new one
---   (either NULL when there is none).
+--   whose segment this changed, by the trigger customers_segment_changed
+--   (customer_events_segment): written on the row's node, so that on Citus it
+--   carries the worker's transaction id like every other event.
 -- Returns the rows written and the segment changes announced.
 -- Each row is found through the primary key: a hash join would read the
 -- whole shop's customers once per batch.
@@ -31,19 +32,12 @@ BEGIN
           AND (c.rfm_r, c.rfm_f, c.rfm_m, c.segment)
               IS NOT DISTINCT FROM (w.stored_r, w.stored_f, w.stored_m, w.stored_segment)
           AND (w.segment IS NULL OR (c.deleted_at IS NULL AND c.redacted_at IS NULL))
-        RETURNING c.shop_id, c.shopify_id, w.stored_segment AS old_segment,
-                  w.segment AS new_segment,
+        RETURNING w.stored_segment AS old_segment, w.segment AS new_segment,
                   c.deleted_at IS NULL AND c.redacted_at IS NULL AS live
-    ), announced AS (
-        INSERT INTO customer_events (transaction_id, shop_id, customer_shopify_id, kind,
-                                     occurred_at, data)
-        SELECT pg_current_xact_id()::text::bigint, w.shop_id, w.shopify_id, 'segment_change',
-               now(), jsonb_build_object('from', w.old_segment, 'to', w.new_segment)
-        FROM written AS w
-        WHERE w.live AND w.old_segment IS DISTINCT FROM w.new_segment
-        RETURNING 1
     )
-    SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM announced)
-    INTO written, segment_changes;
+    SELECT count(*),
+           count(*) FILTER (WHERE w.live AND w.old_segment IS DISTINCT FROM w.new_segment)
+    INTO written, segment_changes
+    FROM written AS w;
 END
 $$;
