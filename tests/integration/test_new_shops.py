@@ -23,6 +23,11 @@ from app.webhooks.outcomes import Outcome
 from tests.support import queries, shopify
 
 SHOPS = 40
+# On Citus, groups hold one shop and each costs several round trips to a
+# worker: the three nodes sharing this machine's cores process far fewer
+# deliveries per second than one node (docs/scaling.md), so fewer shops fit
+# in a delivery's deadline there. The property is the same.
+CITUS_SHOPS = 10
 WORKERS = 4
 
 
@@ -48,7 +53,8 @@ async def deadlocks(db: Database) -> int:
 async def test_first_deliveries_of_many_new_shops_from_many_workers(
     db: Database, settings: Settings
 ) -> None:
-    shops = [f"new-shop-{number}.myshopify.com" for number in range(SHOPS)]
+    count = CITUS_SHOPS if await db.on_citus() else SHOPS
+    shops = [f"new-shop-{number}.myshopify.com" for number in range(count)]
     # Each worker (a pool and group commit of its own, as a uvicorn worker has)
     # gets a delivery for every new shop, in an order of its own.
     workers = [Database.from_settings(settings, pool_size=4) for _ in range(WORKERS)]
@@ -64,9 +70,9 @@ async def test_first_deliveries_of_many_new_shops_from_many_workers(
     finally:
         for worker in workers:
             await worker.stop()
-    assert outcomes == [Outcome.processed] * (SHOPS * WORKERS)
+    assert outcomes == [Outcome.processed] * (count * WORKERS)
     stored = await queries.fetchval(
         db, "SELECT count(*) FROM shops WHERE shop_id LIKE 'new-shop-%'"
     )
-    assert stored == SHOPS
+    assert stored == count
     assert await deadlocks(db) == before
