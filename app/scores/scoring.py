@@ -22,8 +22,12 @@ from app.db.database import Database, Transaction
 log = logging.getLogger("app.scores")
 
 # Customers written per transaction: each batch holds its rows' locks only
-# while it runs, a small part of a second.
+# while it runs, a small part of a second, well within a delivery's
+# lock_timeout. On Citus a row written costs more (statements planned on the
+# coordinator, each segment_change event written by dynamic SQL on the
+# worker), so batches are smaller there to hold their locks as briefly.
 BATCH_SIZE = 5000
+CITUS_BATCH_SIZE = 500
 # Batches written at once: they hold different rows, so they never wait for
 # each other, and a first pass writes as many rows as the shop has customers.
 BATCHES_IN_FLIGHT = 2
@@ -105,7 +109,8 @@ async def score_shop(database: Database, shop: str, new_customer_days: int) -> S
     # and the new row versions fit on their page (HOT updates, no index
     # entries) once the batch before has committed and its old versions can be
     # pruned. Consecutive customers in one batch would fill each page at once.
-    count = -(-len(ids) // BATCH_SIZE)
+    batch_size = CITUS_BATCH_SIZE if await database.on_citus() else BATCH_SIZE
+    count = -(-len(ids) // batch_size)
     batches = [(ids[k::count], *(row[name][k::count] for name in _SCORES)) for k in range(count)]
     turns = asyncio.Semaphore(BATCHES_IN_FLIGHT)
 
