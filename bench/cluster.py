@@ -99,8 +99,13 @@ async def _nodes(url: str, cluster: bool) -> list[str]:
 
 async def _postmaster(url: str) -> int:
     """The PID of the server's postmaster (the parent of this connection's backend)."""
-    rows = await _fetch(url, "SELECT pg_backend_pid() AS pid")
-    parent: int = psutil.Process(rows[0]["pid"]).ppid()
+    # Asked while the connection is open: its backend ends with it.
+    connection = await asyncpg.connect(url, statement_cache_size=0)
+    try:
+        backend = await connection.fetchval("SELECT pg_backend_pid()")
+        parent: int = psutil.Process(backend).ppid()
+    finally:
+        await connection.close()
     return parent
 
 
