@@ -23,11 +23,11 @@ log = logging.getLogger("app.scores")
 
 # Customers written per transaction: each batch holds its rows' locks only
 # while it runs, a small part of a second, well within a delivery's
-# lock_timeout. On Citus a row written costs more (statements planned on the
-# coordinator, each segment_change event written by dynamic SQL on the
-# worker), so batches are smaller there to hold their locks as briefly.
+# lock_timeout. On Citus a row written costs far more (statements planned on
+# the coordinator, each segment_change event written by dynamic SQL on the
+# worker), so batches are much smaller there to hold their locks as briefly.
 BATCH_SIZE = 5000
-CITUS_BATCH_SIZE = 500
+CITUS_BATCH_SIZE = 100
 # Batches written at once: they hold different rows, so they never wait for
 # each other, and a first pass writes as many rows as the shop has customers.
 BATCHES_IN_FLIGHT = 2

@@ -553,9 +553,13 @@ async def test_sigterm_finishes_deliveries_in_flight_and_loses_none(
     async def stream_accepted(count: int) -> bool:
         return sum(sent.accepted for sent in streamed) >= count
 
-    # A session-level lock on the held shop: its deliveries wait inside their
-    # transactions, in flight on the server, until it is released.
-    holder = await asyncpg.connect(stack.postgres_url, timeout=10)
+    # A session-level lock on the held shop, where writers take it (on Citus
+    # the shop's worker): its deliveries wait inside their transactions, in
+    # flight on the server, until it is released.
+    assert stack.postgres_url is not None
+    holder = await asyncpg.connect(
+        await citus.where_shop_locks(stack.postgres_url, held_shop), timeout=10
+    )
     lock = await holder.fetchval("SELECT ingest_lock_key($1, 'shop', '')", held_shop)
     await holder.execute("SELECT pg_advisory_lock($1)", lock)
     timeout = httpx.Timeout(10.0, connect=3.0)

@@ -106,3 +106,25 @@ async def drop(server_url: str, name: str) -> None:
             if attempt == 4:
                 raise
             await asyncio.sleep(0.5)
+
+
+async def where_shop_locks(url: str, shop: str) -> str:
+    """The URL of the server where writers take `shop`'s advisory locks.
+
+    On Citus the worker holding the shop's shards (ingest_lock_keys_at takes
+    them there); on plain PostgreSQL the server of `url` itself.
+    """
+    connection = await asyncpg.connect(url, statement_cache_size=0, timeout=10)
+    try:
+        if await connection.fetchval("SELECT to_regclass('pg_catalog.pg_dist_partition') IS NULL"):
+            return url
+        node = await connection.fetchrow(
+            "SELECT nodename, nodeport FROM pg_dist_shard_placement"
+            " WHERE shardid = get_shard_id_for_distribution_column('shops', $1::text)",
+            shop,
+        )
+    finally:
+        await connection.close()
+    assert node is not None, f"no placement of {shop}'s shard of shops"
+    database = urlsplit(url).path.lstrip("/")
+    return _on(url, node["nodename"], node["nodeport"], database)
