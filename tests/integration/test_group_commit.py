@@ -57,24 +57,9 @@ async def ingest_together(db: Database, *deliveries: Delivery) -> list[Outcome |
     return await asyncio.gather(*(ingest(db, item) for item in deliveries), return_exceptions=True)
 
 
-async def waiting_for_locks(db: Database) -> int:
-    """Backends of the test database blocked on a lock (a row, an advisory or a transaction id).
-
-    On Citus a row's lock is waited for on the worker holding its shard, in a
-    backend Citus opened there: citus_stat_activity shows every node's.
-    """
-    view = "citus_stat_activity" if await db.on_citus() else "pg_stat_activity"
-    count: int = await queries.fetchval(
-        db,
-        f"SELECT count(*) FROM {view}"
-        " WHERE datname = current_database() AND wait_event_type = 'Lock'",
-    )
-    return count
-
-
 async def until_a_delivery_waits_for_a_lock(db: Database) -> None:
     async def blocked() -> bool:
-        return await waiting_for_locks(db) > 0
+        return await queries.lock_waits(db) > 0
 
     await eventually(blocked, EVENT_WITHIN, "a delivery blocked on the held lock")
 

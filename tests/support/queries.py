@@ -35,6 +35,23 @@ async def execute(db: Database, sql: str, *args: Any) -> None:
         await connection.execute(sql, *args)
 
 
+async def lock_waits(db: Database, statement_like: str = "%") -> int:
+    """Backends of the test database blocked on a lock, running a statement LIKE the pattern.
+
+    On Citus a row's lock is waited for on the worker holding its shard, in a
+    backend Citus opened there, running the shard's statement (`UPDATE
+    public.customers_102008 ...`): citus_stat_activity shows every node's.
+    """
+    view = "citus_stat_activity" if await db.on_citus() else "pg_stat_activity"
+    count: int = await fetchval(
+        db,
+        f"SELECT count(*) FROM {view}"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1",
+        statement_like,
+    )
+    return count
+
+
 async def customer(db: Database, shopify_id: int | str, shop: str = SHOP) -> dict[str, Any] | None:
     return await fetchrow(
         db,

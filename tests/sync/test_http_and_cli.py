@@ -435,21 +435,10 @@ async def test_a_token_stored_while_rotate_keys_runs_is_never_overwritten(
         assert f"{domain}: changed while this ran" in rotated.stdout
 
 
-# A statement waiting for a lock: on Citus the wait is on a worker, which
-# citus_lock_waits reports with the coordinator's statement.
-_BLOCKED_UPDATE = {
-    False: "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-    " AND wait_event_type = 'Lock' AND query LIKE 'UPDATE shop_credentials%'",
-    True: "SELECT count(*) FROM citus_lock_waits"
-    " WHERE blocked_statement LIKE 'UPDATE shop_credentials%'",
-}
-
-
 async def wait_for_a_blocked_update(db: Database) -> None:
-    citus = await db.on_citus()
     for _ in range(300):
-        waiting = await queries.fetchval(db, _BLOCKED_UPDATE[citus])
-        if waiting:
+        # On Citus the shard's statement: UPDATE public.shop_credentials_102008 ...
+        if await queries.lock_waits(db, "UPDATE %shop_credentials%"):
             return
         await asyncio.sleep(0.05)
     raise AssertionError("rotate-keys never reached the held row")
