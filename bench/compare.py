@@ -68,13 +68,21 @@ SUBJECTS = (SERVICE, BARE, TEXTBOOK)
 # The same service process and database with the customer events' triggers
 # disabled for the run: what announcing events costs, measured in the same rounds.
 NO_EVENTS = "service, events off"
-EVENT_TRIGGERS = (
-    ("orders", "orders_first_order_insert"),
-    ("orders", "orders_first_order_update"),
-    ("customers", "customers_tag_added_insert"),
-    ("customers", "customers_tag_added_update"),
-    ("customers", "customers_segment_changed"),
-)
+# The customer events' triggers, found by their functions (customer_events_*),
+# enabled or disabled: %s is ENABLE or DISABLE.
+EVENT_TRIGGERS = """
+DO $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT tr.tgrelid::regclass AS tab, tr.tgname AS name
+             FROM pg_trigger AS tr JOIN pg_proc AS p ON p.oid = tr.tgfoid
+             WHERE NOT tr.tgisinternal AND p.proname LIKE 'customer\\_events\\_%%' LOOP
+        EXECUTE format('ALTER TABLE %%s %s TRIGGER %%I', t.tab, t.name);
+    END LOOP;
+END
+$$
+"""
 NEW_ORDERS, UPDATES = "new orders", "updates"
 WORKLOADS = (NEW_ORDERS, UPDATES)
 UPDATE_DUPLICATE_EVERY = 20  # 5 %, as in the realistic mix
@@ -333,12 +341,7 @@ class _Subjects:
     def _event_triggers(self, *, enabled: bool) -> None:
         assert self.stack.postgres_url is not None
         action = "ENABLE" if enabled else "DISABLE"
-        asyncio.run(
-            execute(
-                self.stack.postgres_url,
-                *(f"ALTER TABLE {table} {action} TRIGGER {name}" for table, name in EVENT_TRIGGERS),
-            )
-        )
+        asyncio.run(execute(self.stack.postgres_url, EVENT_TRIGGERS % action))
 
     def _http(
         self,
