@@ -15,6 +15,7 @@ import asyncio
 import hmac
 import logging
 from datetime import datetime
+from functools import cache
 
 from piccolo.apps.user.tables import BaseUser
 from starlette.exceptions import HTTPException
@@ -23,9 +24,13 @@ from app.console import lockout
 
 log = logging.getLogger("app.console")
 
-# A stored hash for unknown usernames: checking it costs as much as a real one,
-# so the answer's timing does not tell which usernames exist.
-_UNKNOWN_USER_HASH = BaseUser.hash_password("no such user", salt="0" * 32)
+
+@cache
+def _unknown_user_hash() -> str:
+    """A stored hash for unknown usernames: checking it costs as much as a real one,
+    so the answer's timing does not tell which usernames exist. Made at the first
+    such login, not at import: every process that imports the console would pay it."""
+    return BaseUser.hash_password("no such user", salt="0" * 32)
 
 
 def _matches(password: str, stored: str) -> bool:
@@ -72,7 +77,7 @@ class ConsoleUser(BaseUser, tablename="piccolo_user"):
         if len(password) > cls._max_password_length:
             return None
         row = await cls.select(cls.id, cls.password).where(cls.username == username).first().run()
-        stored = row["password"] if row else _UNKNOWN_USER_HASH
+        stored = row["password"] if row else _unknown_user_hash()
         if not await asyncio.to_thread(_matches, password, stored) or row is None:
             return None
         await cls.update({cls.last_login: datetime.now()}).where(cls.id == row["id"]).run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -55,10 +56,16 @@ async def insert_failed_delivery(
     return ledger_id
 
 
-async def create_user(url: str, username: str | None = None) -> str:
-    """A console user (active admin), the way `console create-user` makes one."""
+@functools.cache
+def password_hash() -> str:
+    """PASSWORD's stored form, hashed once per process: each login checks it in full."""
     from piccolo.apps.user.tables import BaseUser
 
+    return BaseUser.hash_password(PASSWORD)
+
+
+async def create_user(url: str, username: str | None = None) -> str:
+    """A console user (active admin), the way `console create-user` makes one."""
     username = username or f"operator-{uuid.uuid4().hex[:8]}"
     connection = await asyncpg.connect(url, statement_cache_size=0)
     try:
@@ -66,7 +73,7 @@ async def create_user(url: str, username: str | None = None) -> str:
             "INSERT INTO piccolo_user (username, password, email, active, admin, superuser)"
             " VALUES ($1, $2, $3, true, true, false)",
             username,
-            BaseUser.hash_password(PASSWORD),
+            password_hash(),
             f"{username}@example.com",
         )
     finally:

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
@@ -53,9 +54,15 @@ def console_settings(settings: Settings, **changes: Any) -> Settings:
     )
 
 
+@pytest.fixture(scope="module")
+def console_app(settings: Settings) -> Litestar:
+    """Built once for the module, as the `app` fixture is: each test runs its lifespan anew."""
+    return create_app(console_settings(settings))
+
+
 @pytest.fixture
-async def console(db: Database, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with AsyncTestClient(app=create_app(console_settings(settings))) as client:
+async def console(db: Database, console_app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    async with AsyncTestClient(app=console_app) as client:
         yield client
 
 

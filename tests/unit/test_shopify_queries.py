@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import gzip
-from functools import cache
-from pathlib import Path
-
 import graphql
 import pytest
 
+# The stand-in's copy of Shopify's schema: built once per process for both.
+from app.devtools.standin.graphql_api import schema
 from app.shopify.queries import ALL_DOCUMENTS, BULK_CUSTOMERS, BULK_ORDERS, RUN_BULK_QUERY
-
-SCHEMA = Path(__file__).resolve().parents[1] / "fixtures" / "shopify" / "admin-2026-04.graphql.gz"
-
-
-@cache
-def schema() -> graphql.GraphQLSchema:
-    return graphql.build_schema(gzip.decompress(SCHEMA.read_bytes()).decode())
 
 
 def deprecated_fields(document: graphql.DocumentNode) -> list[str]:
