@@ -7,6 +7,10 @@ CREATE FUNCTION public.customer_events_first_order() RETURNS trigger
     LANGUAGE plpgsql
     AS $$ app/db/functions/customer_events_first_order.sql $$;
 
+CREATE FUNCTION public.customer_events_horizons(OUT node_group integer, OUT horizon bigint) RETURNS SETOF record
+    LANGUAGE plpgsql
+    AS $$ app/db/functions/customer_events_horizons.sql $$;
+
 CREATE FUNCTION public.customer_events_segment() RETURNS trigger
     LANGUAGE plpgsql
     AS $$ app/db/functions/customer_events_segment.sql $$;
@@ -134,7 +138,8 @@ CREATE TABLE public.customer_event_relays (
     transaction_id bigint DEFAULT 0 NOT NULL,
     event_id bigint DEFAULT 0 NOT NULL,
     relayed bigint DEFAULT 0 NOT NULL,
-    updated_at timestamp with time zone DEFAULT CURRENT_TIMESTAMP NOT NULL
+    updated_at timestamp with time zone DEFAULT CURRENT_TIMESTAMP NOT NULL,
+    node_group integer DEFAULT 0 NOT NULL
 );
 
 CREATE TABLE public.customer_events (
@@ -145,6 +150,7 @@ CREATE TABLE public.customer_events (
     kind character varying(32) DEFAULT NULL::character varying NOT NULL,
     occurred_at timestamp with time zone DEFAULT CURRENT_TIMESTAMP NOT NULL,
     data jsonb NOT NULL,
+    node_group integer DEFAULT 0 NOT NULL,
     CONSTRAINT customer_events_kind_check CHECK (((kind)::text = ANY ((ARRAY['first_order'::character varying, 'segment_change'::character varying, 'tag_added'::character varying])::text[])))
 );
 
@@ -460,7 +466,7 @@ ALTER TABLE ONLY public.automations
     ADD CONSTRAINT automations_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.customer_event_relays
-    ADD CONSTRAINT customer_event_relays_name_key UNIQUE (name);
+    ADD CONSTRAINT customer_event_relays_name_node_group_key UNIQUE (name, node_group);
 
 ALTER TABLE ONLY public.customer_event_relays
     ADD CONSTRAINT customer_event_relays_pkey PRIMARY KEY (id);
@@ -555,7 +561,7 @@ CREATE INDEX automations_shop_id ON public.automations USING btree (shop_id);
 
 CREATE INDEX customer_events_customer ON public.customer_events USING btree (shop_id, customer_shopify_id);
 
-CREATE INDEX customer_events_position ON public.customer_events USING btree (transaction_id, id);
+CREATE INDEX customer_events_node_position ON public.customer_events USING btree (node_group, transaction_id, id);
 
 CREATE INDEX customer_events_shop_position ON public.customer_events USING btree (shop_id, transaction_id, id);
 

@@ -432,18 +432,22 @@ class CustomerTagEvent(Table, tablename="customer_tag_events"):
 class CustomerEvent(Table, tablename="customer_events"):
     """The outbox: changes to customers that marketing tools react to (docs/customer-events.md).
 
-    Written in the transaction of the change itself, by the trigger on
-    customers (first_order, tag_added) and by the scoring pass (segment_change).
-    `id` is a sequence: unique and increasing in the order events are written.
-    Readers go by (transaction_id, id) and only up to the oldest transaction
-    still running, so that an event committed late is never skipped (the
-    indexes for that order are in the migration that installs the trigger).
+    Written in the transaction of the change itself, by the triggers on
+    orders (first_order) and customers (tag_added, segment_change). `id` is a
+    sequence: unique and increasing in the order events are written. Readers go
+    by (transaction_id, id) and only up to the oldest transaction still running,
+    so that an event committed late is never skipped (the indexes for that
+    order are in migrations). Transaction ids are a node's own: on a Citus
+    cluster each worker counts its own, so the relay goes by node_group first.
     """
 
     id = BigSerial(primary_key=True)
     shop_id = required_text(255)
-    # The writing transaction's id (pg_current_xact_id(), 64-bit).
+    # The writing transaction's id (pg_current_xact_id(), 64-bit) on the node
+    # that wrote the event.
     transaction_id = BigInt(null=False, default=None)
+    # That node's Citus group (pg_dist_local_group); 0 on one PostgreSQL.
+    node_group = Integer(null=False, default=0)
     customer_shopify_id = required_text(255)
     kind = required_choice(CustomerEventKind)
     occurred_at = Timestamptz(null=False, default=TimestamptzNow())
@@ -456,17 +460,21 @@ class CustomerEvent(Table, tablename="customer_events"):
 class CustomerEventRelay(Table, tablename="customer_event_relays"):
     """How far a relay (python -m app events relay) has published customer_events.
 
-    One row per relay, named after its JetStream stream; the position moves
-    only after the broker acknowledged every event up to it.
+    One row per relay, named after its JetStream stream, and per node group
+    whose events it reads (one on one PostgreSQL, one per worker on Citus);
+    a position moves only after the broker acknowledged every event up to it.
     """
 
     id = UUID(primary_key=True)
-    name = Varchar(length=255, null=False, default=None, unique=True)
+    name = Varchar(length=255, null=False, default=None)
+    node_group = Integer(null=False, default=0)
     created_at = Timestamptz(default=TimestamptzNow())
     transaction_id = BigInt(null=False, default=0)
     event_id = BigInt(null=False, default=0)
     relayed = BigInt(null=False, default=0)
     updated_at = Timestamptz(default=TimestamptzNow())
+
+    customer_event_relays_name_node_group_key = Unique([name, node_group])
 
 
 class SubscriptionCheck(Table, tablename="subscription_checks"):

@@ -7,6 +7,10 @@ can become visible after one with a higher id. Readers therefore go by
 the oldest one still running (pg_snapshot_xmin): every event that can still
 appear comes after what was read, and a position, once passed, never has
 anything appear behind it.
+
+Transaction ids are counted by each node: a shop's events are all on its
+node, so the feed needs one position per shop; the relay reads every shop,
+so on a Citus cluster it keeps a position per node group (`node_group`).
 """
 
 from __future__ import annotations
@@ -119,16 +123,18 @@ SELECT * FROM (
 ) AS latest
 """  # noqa: S608 (constant fragments)
 
-# Every shop's events after a position, for the relay; those of an erased shop
-# are read (to move past them) but not relayed.
-_ALL_PAGE = f"""
+# Every shop's events of one node group after a position and below that
+# group's horizon, for the relay; those of an erased shop are read (to move
+# past them) but not relayed.
+_GROUP_PAGE = f"""
 SELECT {_COLUMNS}, e.data::text AS data, s.redacted_at IS NOT NULL AS erased
 FROM customer_events AS e
 LEFT JOIN shops AS s ON s.shop_id = e.shop_id
-WHERE (e.transaction_id, e.id) > ($1, $2) AND e.transaction_id < {_HORIZON}
+WHERE e.node_group = $1 AND (e.transaction_id, e.id) > ($2, $3) AND e.transaction_id < $4
 ORDER BY e.transaction_id, e.id
-LIMIT $3
+LIMIT $5
 """  # noqa: S608 (constant fragments)
+_HORIZONS = "SELECT node_group, horizon FROM customer_events_horizons()"
 
 
 def _event(row: asyncpg.Record) -> CustomerEvent:
@@ -184,7 +190,17 @@ class RelayEvent:
     erased: bool
 
 
-async def relay_page(connection: Connection, after: Position, limit: int) -> list[RelayEvent]:
-    """Every shop's visible events after `after`, oldest first."""
-    rows = await connection.fetch(_ALL_PAGE, after.transaction_id, after.event_id, limit)
+async def horizons(connection: Connection) -> dict[int, int]:
+    """Each node group's horizon (customer_events_horizons): one group on one PostgreSQL,
+    one per node on Citus, whose transaction ids are each node's own."""
+    return {row["node_group"]: row["horizon"] for row in await connection.fetch(_HORIZONS)}
+
+
+async def relay_page(
+    connection: Connection, node_group: int, after: Position, horizon: int, limit: int
+) -> list[RelayEvent]:
+    """The node group's events after `after` and below its `horizon`, oldest first."""
+    rows = await connection.fetch(
+        _GROUP_PAGE, node_group, after.transaction_id, after.event_id, horizon, limit
+    )
     return [RelayEvent(_position(row), _event(row), row["erased"]) for row in rows]

@@ -3,8 +3,9 @@
 The relay is a process of its own (python -m app events relay) without an
 HTTP port; its position is in customer_event_relays, so the web service
 reports how far behind it is: the age of the oldest event it has not
-published yet and how many there are (counted up to LAG_COUNT_CAP). With
-several relays (several streams), the one furthest behind.
+published yet and how many there are (counted up to LAG_COUNT_CAP), over
+every node group it reads. With several relays (several streams), the one
+furthest behind.
 """
 
 from __future__ import annotations
@@ -13,29 +14,27 @@ import asyncio
 
 from prometheus_client import Gauge
 
-from app.db.database import Database, DatabaseUnavailable
+from app.db.database import Connection, Database, DatabaseUnavailable
+from app.outbox.events import horizons
 
 SCRAPE_TIMEOUT = 0.5
 LAG_COUNT_CAP = 100_000
 
-# The relay furthest behind, then what follows its position: two statements,
-# because Citus refuses a correlated subquery over a distributed table from a
-# reference table (customer_event_relays is one on a cluster).
-_FURTHEST_BEHIND = """
-SELECT transaction_id, event_id FROM customer_event_relays
-ORDER BY transaction_id, event_id LIMIT 1
-"""
+# Every relay's positions (one per node group), then what follows each: separate
+# statements, because Citus refuses a correlated subquery over a distributed
+# table from a reference table (customer_event_relays is one on a cluster).
+_POSITIONS = "SELECT name, node_group, transaction_id, event_id FROM customer_event_relays"
 _LAG = """
 SELECT extract(epoch FROM now() - (
            SELECT e.occurred_at FROM customer_events AS e
-           WHERE (e.transaction_id, e.id) > ($1, $2)
+           WHERE e.node_group = $1 AND (e.transaction_id, e.id) > ($2, $3)
            ORDER BY e.transaction_id, e.id LIMIT 1)) AS seconds,
        (SELECT count(*) FROM (
            -- A column, not none: Citus plans this subquery on its own and
            -- refuses a result without columns.
            SELECT 1 FROM customer_events AS e
-           WHERE (e.transaction_id, e.id) > ($1, $2)
-           LIMIT $3) AS behind) AS events
+           WHERE e.node_group = $1 AND (e.transaction_id, e.id) > ($2, $3)
+           LIMIT $4) AS behind) AS events
 """
 
 LAG_SECONDS = Gauge(
@@ -55,11 +54,31 @@ async def refresh_relay_metrics(database: Database) -> None:
     """Read the lag; when the database does not answer in time, the last figures stay."""
     try:
         async with asyncio.timeout(SCRAPE_TIMEOUT), database.reading() as connection:
-            relay = await connection.fetchrow(_FURTHEST_BEHIND)
-            lag = relay and await connection.fetchrow(
-                _LAG, relay["transaction_id"], relay["event_id"], LAG_COUNT_CAP
-            )
+            lags = await _lags(connection)
     except (DatabaseUnavailable, TimeoutError):
         return
-    LAG_SECONDS.set(float(lag["seconds"] or 0) if lag else 0.0)
-    LAG_EVENTS.set(int(lag["events"]) if lag else 0)
+    LAG_SECONDS.set(max((seconds for seconds, _ in lags.values()), default=0.0))
+    LAG_EVENTS.set(max((events for _, events in lags.values()), default=0))
+
+
+async def _lags(connection: Connection) -> dict[str, tuple[float, int]]:
+    """Each relay's lag: the age of its oldest unpublished event and their count, over
+    every node group (a group it has not read yet counts from its beginning)."""
+    positions: dict[str, dict[int, tuple[int, int]]] = {}
+    for row in await connection.fetch(_POSITIONS):
+        by_group = positions.setdefault(row["name"], {})
+        by_group[row["node_group"]] = (row["transaction_id"], row["event_id"])
+    if not positions:
+        return {}
+    groups = await horizons(connection)
+    lags: dict[str, tuple[float, int]] = {}
+    for name, by_group in positions.items():
+        seconds, events = 0.0, 0
+        for group in sorted(groups.keys() | by_group.keys()):
+            transaction_id, event_id = by_group.get(group, (0, 0))
+            lag = await connection.fetchrow(_LAG, group, transaction_id, event_id, LAG_COUNT_CAP)
+            assert lag is not None  # an aggregate's one row
+            seconds = max(seconds, float(lag["seconds"] or 0))
+            events += int(lag["events"])
+        lags[name] = (seconds, min(events, LAG_COUNT_CAP))
+    return lags

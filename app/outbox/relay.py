@@ -8,7 +8,9 @@ drops a second copy within the stream's duplicate window) and the shop in the
 batch, and only then stores its position (customer_event_relays). Killed at
 any point, or cut off from the broker, it starts again from the stored
 position: what it had published after it is published again and dropped as a
-duplicate, so every event reaches the stream once.
+duplicate, so every event reaches the stream once. Positions are kept per node
+group: one on one PostgreSQL, one per worker on a Citus cluster, whose
+workers each count their own transaction ids.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from nats.js.api import PubAck, StreamConfig
 from nats.js.errors import NotFoundError
 
 from app.db.database import Database, Transaction, is_database_failure
-from app.outbox.events import Position, RelayEvent, relay_page
+from app.outbox.events import Position, RelayEvent, horizons, relay_page
 
 log = logging.getLogger("app.outbox")
 
@@ -42,13 +44,14 @@ RETRY_SECONDS = 1.0
 DUPLICATE_WINDOW_SECONDS = 600.0
 PROGRESS_LOG_SECONDS = 10.0
 
-_LOAD = "SELECT transaction_id, event_id FROM customer_event_relays WHERE name = $1"
+_LOAD = "SELECT node_group, transaction_id, event_id FROM customer_event_relays WHERE name = $1"
 # Never moves back: a second relay of the same name (which should not run)
 # cannot undo the first one's progress.
 _STORE = """
-INSERT INTO customer_event_relays AS r (name, transaction_id, event_id, relayed, updated_at)
-VALUES ($1, $2, $3, $4, now())
-ON CONFLICT (name) DO UPDATE
+INSERT INTO customer_event_relays AS r
+    (name, node_group, transaction_id, event_id, relayed, updated_at)
+VALUES ($1, $2, $3, $4, $5, now())
+ON CONFLICT (name, node_group) DO UPDATE
 SET transaction_id = excluded.transaction_id, event_id = excluded.event_id,
     relayed = r.relayed + excluded.relayed, updated_at = excluded.updated_at
 WHERE (r.transaction_id, r.event_id) < (excluded.transaction_id, excluded.event_id)
@@ -116,21 +119,28 @@ class Relay:
             log.info("stream created", extra={"fields": {"stream": self.target.stream}})
 
     async def _relay(self, jetstream: JetStreamContext) -> None:
-        position = await self._stored_position()
+        positions = await self._stored_positions()
         logged = time.monotonic()
         while True:
             async with self.database.reading() as connection:
-                batch = await relay_page(connection, position, BATCH_SIZE)
-            if not batch:
+                visible = await horizons(connection)
+            relayed_any = False
+            for group, horizon in sorted(visible.items()):
+                position = positions.get(group, Position())
+                async with self.database.reading() as connection:
+                    batch = await relay_page(connection, group, position, horizon, BATCH_SIZE)
+                if not batch:
+                    continue
+                relayed_any = True
+                published = await self._publish(jetstream, batch)
+                positions[group] = batch[-1].position
+                await self._store(group, positions[group], published)
+                self.relayed += published
+            if not relayed_any:
                 await asyncio.sleep(POLL_SECONDS)
-                continue
-            published = await self._publish(jetstream, batch)
-            position = batch[-1].position
-            await self._store(position, published)
-            self.relayed += published
             if time.monotonic() - logged >= PROGRESS_LOG_SECONDS:
                 logged = time.monotonic()
-                log.info("events relayed", extra={"fields": self._progress(position)})
+                log.info("events relayed", extra={"fields": self._progress(positions)})
 
     async def _publish(self, jetstream: JetStreamContext, batch: list[RelayEvent]) -> int:
         """Publish the batch (events of erased shops left out); return once all are acknowledged."""
@@ -154,16 +164,17 @@ class Relay:
                 ack.cancel()  # a no-op once acknowledged; frees the slot of one never answered
         return len(acks)
 
-    async def _stored_position(self) -> Position:
+    async def _stored_positions(self) -> dict[int, Position]:
         async with self.database.connection() as connection:
-            row = await connection.fetchrow(_LOAD, self.target.stream)
-        return Position() if row is None else Position(row["transaction_id"], row["event_id"])
+            rows = await connection.fetch(_LOAD, self.target.stream)
+        return {row["node_group"]: Position(row["transaction_id"], row["event_id"]) for row in rows}
 
-    async def _store(self, position: Position, published: int) -> None:
+    async def _store(self, group: int, position: Position, published: int) -> None:
         async def store(tx: Transaction) -> None:
             await tx.execute(
                 _STORE,
                 self.target.stream,
+                group,
                 position.transaction_id,
                 position.event_id,
                 published,
@@ -171,10 +182,12 @@ class Relay:
 
         await self.database.run_in_transaction(store)
 
-    def _progress(self, position: Position) -> dict[str, object]:
+    def _progress(self, positions: dict[int, Position]) -> dict[str, object]:
         return {
             "stream": self.target.stream,
             "relayed": self.relayed,
-            "transaction_id": position.transaction_id,
-            "event_id": position.event_id,
+            "positions": {
+                str(group): f"{position.transaction_id}.{position.event_id}"
+                for group, position in sorted(positions.items())
+            },
         }

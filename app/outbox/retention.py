@@ -3,8 +3,9 @@
 Runs in the background of every web worker (like the erasures), since the
 web service is the one part every deployment runs: every RETENTION_SECONDS,
 one worker at a time (a transaction-scoped advisory lock; the others skip
-that round) deletes batches in feed order until it meets an event young
-enough to keep. Each batch is a short transaction of its own.
+that round) deletes batches in the relay's order, node group by node group,
+until it meets an event young enough to keep. Each batch is a short
+transaction of its own.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppres
 from typing import Any
 
 from app.db.database import Database, Transaction, is_database_failure
+from app.outbox.events import horizons
 
 log = logging.getLogger("app.outbox")
 
@@ -27,12 +29,14 @@ BATCH_STATEMENT_TIMEOUT = 15.0
 # Only one worker at a time: the others find the lock taken and do nothing.
 # A statement of its own: Citus refuses a volatile function in a DELETE's WHERE.
 _LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('customer_events retention'))"
-# The oldest events in feed order, deleted if older than the cutoff; with a
-# younger one among them, the rest waits for a later round. Joined on shop_id
+# A node group's oldest events in the relay's order, deleted if older than the
+# cutoff; with a younger one among them, the rest of that group waits for a
+# later round. Joined on shop_id
 # too: Citus joins distributed tables on their distribution column.
 _DELETE_BATCH = """
 WITH oldest AS (
-    SELECT shop_id, id, occurred_at FROM customer_events ORDER BY transaction_id, id LIMIT $2
+    SELECT shop_id, id, occurred_at FROM customer_events
+    WHERE node_group = $3 ORDER BY transaction_id, id LIMIT $2
 )
 DELETE FROM customer_events AS e
 USING oldest AS o
@@ -42,13 +46,22 @@ WHERE e.shop_id = o.shop_id AND e.id = o.id AND o.occurred_at < now() - make_int
 
 async def delete_expired(database: Database, retention_days: int) -> int:
     """Delete the events older than `retention_days`; how many were deleted."""
+    async with database.reading() as connection:
+        groups = sorted(await horizons(connection))
+    deleted = 0
+    for group in groups:
+        deleted += await _delete_expired_of(database, group, retention_days)
+    return deleted
+
+
+async def _delete_expired_of(database: Database, group: int, retention_days: int) -> int:
     deleted = 0
     while True:
 
         async def batch(tx: Transaction) -> int:
             if not await tx.fetchval(_LOCK):
                 return 0
-            status = await tx.execute(_DELETE_BATCH, retention_days, BATCH_ROWS)
+            status = await tx.execute(_DELETE_BATCH, retention_days, BATCH_ROWS, group)
             return int(status.rsplit(" ", 1)[-1])
 
         count = await database.run_in_transaction(batch, statement_timeout=BATCH_STATEMENT_TIMEOUT)

@@ -19,10 +19,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from app.db.database import Database
-from tests.support import nats, queries
+from tests.support import citus, nats, queries
 from tests.support.ops import ROOT, cli_environment
 from tests.support.shopify import SHOP
 
@@ -151,3 +152,70 @@ async def _relayed_all(db: Database, names: nats.Names, ids: list[int]) -> bool:
 async def _unchanged_for(db: Database, names: nats.Names, event_id: int) -> bool:
     await asyncio.sleep(2)
     return await relayed_up_to(db, names) == event_id
+
+
+@citus.required
+async def test_an_event_of_a_worker_whose_ids_lag_is_relayed(
+    db: Database, database_url: str
+) -> None:
+    """On Citus each worker counts its own transaction ids. An event written on a worker
+    whose ids are behind the other's, after the relay has passed the other's events, is
+    relayed all the same: the relay keeps a position per node group."""
+    ahead, behind = await shops_on_two_workers(database_url)
+    names = nats.unique_names()
+    async with nats.stream_cleanup(nats.SHARED_URL, names):
+        with relay(database_url, nats.SHARED_URL, names):
+            first = await tagged_customer(db, ahead, "1")
+            await nats.eventually(lambda: _at_least(names, 1), within=30)
+            second = await tagged_customer(db, behind, "2")
+            assert second["transaction_id"] < first["transaction_id"], "the ids do not lag"
+            assert second["node_group"] != first["node_group"]
+            await nats.eventually(lambda: _at_least(names, 2), within=30)
+        messages = await nats.stream_messages(nats.SHARED_URL, names)
+    relayed = sorted(int(message["headers"]["Nats-Msg-Id"]) for message in messages)
+    assert relayed == sorted([first["id"], second["id"]])
+
+
+async def shops_on_two_workers(database_url: str) -> tuple[str, str]:
+    """Two shops on different workers: first the one whose worker's transaction ids are
+    ahead of the other's (by a hundred more than they were)."""
+    by_worker: dict[str, str] = {}
+    for number in range(100):
+        shop = f"relay-{number}.myshopify.com"
+        by_worker.setdefault(await citus.where_shop_locks(database_url, shop), shop)
+        if len(by_worker) == 2:
+            break
+    (url_a, shop_a), (url_b, shop_b) = sorted(by_worker.items())
+    ids = {url: await _next_transaction_id(url) for url in (url_a, url_b)}
+    ahead = url_a if ids[url_a] > ids[url_b] else url_b
+    connection = await asyncpg.connect(ahead, statement_cache_size=0)
+    try:
+        for _ in range(100):
+            await connection.execute("SELECT pg_current_xact_id()")  # a transaction id used up
+    finally:
+        await connection.close()
+    return (shop_a, shop_b) if ahead == url_a else (shop_b, shop_a)
+
+
+async def _next_transaction_id(url: str) -> int:
+    connection = await asyncpg.connect(url, statement_cache_size=0)
+    try:
+        return int(await connection.fetchval("SELECT pg_current_xact_id()::text::bigint"))
+    finally:
+        await connection.close()
+
+
+async def tagged_customer(db: Database, shop: str, shopify_id: str) -> Any:
+    """A customer written with a tag (through the coordinator, onto the shop's worker):
+    the trigger announces tag_added there; the event's id, transaction id and group."""
+    await queries.execute(
+        db,
+        "INSERT INTO customers (shop_id, shopify_id, tags) VALUES ($1, $2, ARRAY['vip'])",
+        shop,
+        shopify_id,
+    )
+    return await queries.fetchrow(
+        db,
+        "SELECT id, transaction_id, node_group FROM customer_events WHERE shop_id = $1",
+        shop,
+    )

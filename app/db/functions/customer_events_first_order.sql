@@ -13,7 +13,8 @@
 -- announce it once), never for a deleted, merged or redacted customer. Data:
 -- the order's id and time. The event carries the writing transaction's id,
 -- so that readers can wait for transactions still running
--- (docs/customer-events.md).
+-- (docs/customer-events.md), and on Citus the group of the node that wrote
+-- it, whose transaction ids those are (0, the default, on one PostgreSQL).
 -- On Citus the trigger fires on a shard of orders, on the worker holding it,
 -- where a statement on a distributed table is refused ("cannot execute a
 -- distributed query from a query on a shard"): it writes the shop's
@@ -46,10 +47,10 @@ BEGIN
                                        'order_created_at', NEW.shopify_created_at));
         ELSE
             EXECUTE format(
-                'INSERT INTO %s (id, transaction_id, shop_id, customer_shopify_id, kind,'
-                ' occurred_at, data) VALUES (nextval(''customer_events_id_seq''),'
-                ' pg_current_xact_id()::text::bigint, $1, $2,'
-                ' ''first_order'', now(), $3)',
+                'INSERT INTO %s (id, transaction_id, node_group, shop_id,'
+                ' customer_shopify_id, kind, occurred_at, data)'
+                ' VALUES (nextval(''customer_events_id_seq''), pg_current_xact_id()::text::bigint,'
+                ' (SELECT groupid FROM pg_dist_local_group), $1, $2, ''first_order'', now(), $3)',
                 customer_events_shard('customer_events', NEW.shop_id))
             USING v_customer.shop_id, v_customer.shopify_id,
                   jsonb_build_object('order_id', NEW.shopify_id,

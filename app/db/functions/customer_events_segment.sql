@@ -7,7 +7,8 @@
 -- gone announces nothing.
 -- Guarantees: segment_change once per change, data {from, to} (either NULL
 -- when there is none). The event carries the writing transaction's id
--- (docs/customer-events.md), taken where the row is written: on Citus the
+-- (docs/customer-events.md), taken where the row is written, and on Citus
+-- that node's group (customer_events_first_order): there the
 -- trigger fires on the worker holding the shard, like the other events'
 -- triggers, and writes the shop's colocated shard of customer_events
 -- (customer_events_first_order says why).
@@ -22,9 +23,10 @@ BEGIN
                 jsonb_build_object('from', OLD.segment, 'to', NEW.segment));
     ELSE
         EXECUTE format(
-            'INSERT INTO %s (id, transaction_id, shop_id, customer_shopify_id, kind,'
-            ' occurred_at, data) VALUES (nextval(''customer_events_id_seq''),'
-            ' pg_current_xact_id()::text::bigint, $1, $2, ''segment_change'', now(), $3)',
+            'INSERT INTO %s (id, transaction_id, node_group, shop_id,'
+            ' customer_shopify_id, kind, occurred_at, data)'
+            ' VALUES (nextval(''customer_events_id_seq''), pg_current_xact_id()::text::bigint,'
+            ' (SELECT groupid FROM pg_dist_local_group), $1, $2, ''segment_change'', now(), $3)',
             customer_events_shard('customer_events', NEW.shop_id))
         USING NEW.shop_id, NEW.shopify_id,
               jsonb_build_object('from', OLD.segment, 'to', NEW.segment);

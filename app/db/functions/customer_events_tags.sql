@@ -8,8 +8,8 @@
 -- was not there before, so other writes of customers do not call it.
 -- Guarantees: tag_added once for each distinct, non-empty tag newly in tags
 -- (every tag of a new row); a tag removed and added again is announced again.
--- Data: the tag. The events carry the writing transaction's id
--- (docs/customer-events.md).
+-- Data: the tag. The events carry the writing transaction's id and, on
+-- Citus, its node's group (customer_events_first_order).
 -- On Citus the trigger fires on a shard of customers, on the worker holding
 -- it: it writes the shop's colocated shard of customer_events
 -- (customer_events_first_order says why).
@@ -26,9 +26,10 @@ BEGIN
         ORDER BY t.tag;
     ELSE
         EXECUTE format(
-            'INSERT INTO %s (id, transaction_id, shop_id, customer_shopify_id, kind,'
-            ' occurred_at, data)'
-            ' SELECT nextval(''customer_events_id_seq''), pg_current_xact_id()::text::bigint, $1, $2, ''tag_added'', now(),'
+            'INSERT INTO %s (id, transaction_id, node_group, shop_id,'
+            ' customer_shopify_id, kind, occurred_at, data)'
+            ' SELECT nextval(''customer_events_id_seq''), pg_current_xact_id()::text::bigint,'
+            ' (SELECT groupid FROM pg_dist_local_group), $1, $2, ''tag_added'', now(),'
             ' jsonb_build_object(''tag'', t.tag)'
             ' FROM (SELECT DISTINCT tag FROM unnest($3) AS tag WHERE tag <> '''') AS t'
             ' WHERE t.tag <> ALL ($4) ORDER BY t.tag',
