@@ -121,10 +121,15 @@ class Relay:
     async def _relay(self, jetstream: JetStreamContext) -> None:
         positions = await self._stored_positions()
         logged = time.monotonic()
+        visible: dict[int, int] = {}
+        caught_up = True
         while True:
-            async with self.database.reading() as connection:
-                visible = await horizons(connection)
-            relayed_any = False
+            # A horizon read earlier still holds (it only moves forward): while a
+            # group has more below it, the relay pages on without asking again.
+            if caught_up:
+                async with self.database.reading() as connection:
+                    visible = await horizons(connection)
+            relayed_any = full_page = False
             for group, horizon in sorted(visible.items()):
                 position = positions.get(group, Position())
                 async with self.database.reading() as connection:
@@ -132,10 +137,12 @@ class Relay:
                 if not batch:
                     continue
                 relayed_any = True
+                full_page = full_page or len(batch) == BATCH_SIZE
                 published = await self._publish(jetstream, batch)
                 positions[group] = batch[-1].position
                 await self._store(group, positions[group], published)
                 self.relayed += published
+            caught_up = not full_page
             if not relayed_any:
                 await asyncio.sleep(POLL_SECONDS)
             if time.monotonic() - logged >= PROGRESS_LOG_SECONDS:
