@@ -1,20 +1,19 @@
-"""The database a command works on: DATABASE_URL, or the embedded development server."""
+"""The database a command works on: DATABASE_URL, or the embedded development server.
+
+Only the database: `migrate`, run before every deployment, loads nothing more
+(the shops' tokens are in tokens.py, the ledger's filter in filters.py).
+"""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
-from app.access.tokens import TokenService
-from app.admin_api.events import EventFilter
 from app.config import Settings
 from app.db.database import Database
 from app.db.embedded import embedded_postgres
-from app.db.enums import DeliveryStatus
-from app.shopify.client import http_client
 
 
 @contextmanager
@@ -56,24 +55,3 @@ async def started_database(settings: Settings, url: str) -> AsyncIterator[Databa
         yield database
     finally:
         await database.stop()
-
-
-@asynccontextmanager
-async def token_service(settings: Settings, url: str) -> AsyncIterator[TokenService]:
-    """The database, an HTTP client for Shopify, and the shops' tokens, for one command."""
-    async with started_database(settings, url) as database, http_client() as http:
-        yield TokenService(database, settings, http)
-
-
-def event_filter(args: argparse.Namespace) -> EventFilter:
-    """The ledger filter given by the --shop, --topic, ... options."""
-    return EventFilter(
-        shop=args.shop,
-        topic=args.topic,
-        status=DeliveryStatus(args.status) if args.status else None,
-        since=args.since,
-        until=args.until,
-        webhook_ids=args.webhook_ids,
-        event_id=getattr(args, "event_id", None),
-        ids=getattr(args, "ids", []),
-    )

@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from app.admin_api.events import EventFilter, list_events
-from app.cli.database import database_url, event_filter, started_database
+from app.cli.database import database_url, started_database
+from app.cli.filters import event_filter
 from app.config import Settings
 from app.webhooks.recorded import Event
 

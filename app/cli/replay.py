@@ -10,7 +10,8 @@ from typing import TextIO
 
 from app.admin_api.events import EventFilter
 from app.admin_api.replay import MAX_REPLAY_LIMIT, ReplayReport, replay_deliveries
-from app.cli.database import database_url, event_filter, started_database
+from app.cli.database import database_url, started_database
+from app.cli.filters import event_filter
 from app.config import Settings
 
 _COUNTS = ("matched", "processed", "stale", "failed", "ignored", "missing")

@@ -32,7 +32,8 @@ from app.access.credentials import (
 )
 from app.access.migration import migrate_shop
 from app.access.tokens import AccessNotConfigured, TokenRefreshFailed, TokenService
-from app.cli.database import database_url, started_database, token_service
+from app.cli.database import database_url, started_database
+from app.cli.tokens import token_service
 from app.config import Settings
 from app.shopify.oauth import IssuedToken
 

@@ -18,7 +18,8 @@ import sys
 
 import msgspec
 
-from app.cli.database import database_url, token_service
+from app.cli.database import database_url
+from app.cli.tokens import token_service
 from app.config import Settings
 from app.shopify.errors import ShopifyError
 from app.subscriptions.check import (

@@ -25,7 +25,8 @@ from typing import Any, TextIO
 
 from app.access.cipher import TokenKeyMissing
 from app.access.credentials import shops_to_sync
-from app.cli.database import database_url, token_service
+from app.cli.database import database_url
+from app.cli.tokens import token_service
 from app.config import Settings
 from app.db.enums import SyncRunStatus
 from app.sync.runner import SyncRefused, SyncRequest, SyncRunner
