@@ -3,6 +3,10 @@
 -- edit. Written again by `python -m app db dump-schema` with DATABASE_URL set
 -- to a PostgreSQL 15 server (it migrates a scratch database there).
 
+CREATE FUNCTION public.customer_events_epoch(p_shop text) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$ app/db/functions/customer_events_epoch.sql $$;
+
 CREATE FUNCTION public.customer_events_first_order() RETURNS trigger
     LANGUAGE plpgsql
     AS $$ app/db/functions/customer_events_first_order.sql $$;
@@ -10,6 +14,10 @@ CREATE FUNCTION public.customer_events_first_order() RETURNS trigger
 CREATE FUNCTION public.customer_events_horizons(OUT node_group integer, OUT horizon bigint) RETURNS SETOF record
     LANGUAGE plpgsql
     AS $$ app/db/functions/customer_events_horizons.sql $$;
+
+CREATE FUNCTION public.customer_events_node_group() RETURNS integer
+    LANGUAGE plpgsql STABLE
+    AS $$ app/db/functions/customer_events_node_group.sql $$;
 
 CREATE FUNCTION public.customer_events_segment() RETURNS trigger
     LANGUAGE plpgsql
@@ -151,6 +159,7 @@ CREATE TABLE public.customer_events (
     occurred_at timestamp with time zone DEFAULT CURRENT_TIMESTAMP NOT NULL,
     data jsonb NOT NULL,
     node_group integer DEFAULT 0 NOT NULL,
+    epoch integer DEFAULT 0 NOT NULL,
     CONSTRAINT customer_events_kind_check CHECK (((kind)::text = ANY ((ARRAY['first_order'::character varying, 'segment_change'::character varying, 'tag_added'::character varying])::text[])))
 );
 
@@ -357,7 +366,9 @@ CREATE TABLE public.shops (
     shopify_shop_id character varying(255) DEFAULT NULL::character varying,
     first_seen_at timestamp with time zone,
     uninstalled_at timestamp with time zone,
-    redacted_at timestamp with time zone
+    redacted_at timestamp with time zone,
+    events_epoch integer DEFAULT 0 NOT NULL,
+    events_node_group integer DEFAULT 0 NOT NULL
 );
 
 CREATE TABLE public.subscription_checks (
@@ -563,7 +574,7 @@ CREATE INDEX customer_events_customer ON public.customer_events USING btree (sho
 
 CREATE INDEX customer_events_node_position ON public.customer_events USING btree (node_group, transaction_id, id);
 
-CREATE INDEX customer_events_shop_position ON public.customer_events USING btree (shop_id, transaction_id, id);
+CREATE INDEX customer_events_shop_position ON public.customer_events USING btree (shop_id, epoch, transaction_id, id);
 
 CREATE INDEX customers_email ON public.customers USING btree (email);
 

@@ -97,6 +97,12 @@ class Shop(Table, tablename="shops"):
     first_seen_at = optional_timestamp()
     uninstalled_at = optional_timestamp()
     redacted_at = optional_timestamp()
+    # The shop's events' epoch and the node group writing them (customer_events_epoch):
+    # on Citus the epoch goes up when the shop's events start being written on
+    # another node (its shards moved), so that its feed reads them after the old
+    # ones. 0 and 0 on one PostgreSQL, where they never change.
+    events_epoch = Integer(null=False, default=0)
+    events_node_group = Integer(null=False, default=0)
 
 
 class Customer(Table, tablename="customers"):
@@ -448,6 +454,9 @@ class CustomerEvent(Table, tablename="customer_events"):
     transaction_id = BigInt(null=False, default=None)
     # That node's Citus group (pg_dist_local_group); 0 on one PostgreSQL.
     node_group = Integer(null=False, default=0)
+    # The shop's events epoch when it was written (shops.events_epoch): a shop's
+    # feed goes by (epoch, transaction_id, id). Always 0 on one PostgreSQL.
+    epoch = Integer(null=False, default=0)
     customer_shopify_id = required_text(255)
     kind = required_choice(CustomerEventKind)
     occurred_at = Timestamptz(null=False, default=TimestamptzNow())

@@ -38,17 +38,25 @@ class InvalidCursor(BadRequest, ValueError):
 
 @dataclass(frozen=True, order=True)
 class Position:
-    """Where a reader stands: after the event (transaction_id, event_id)."""
+    """Where a reader stands: after the event (epoch, transaction_id, event_id).
 
+    The epoch is the shop's (customer_events_epoch): always 0 on one PostgreSQL,
+    where a cursor holds the other two alone. The relay keeps it 0: it reads by
+    node group instead.
+    """
+
+    epoch: int = 0
     transaction_id: int = 0
     event_id: int = 0
 
     def cursor(self) -> str:
         text = f"{self.transaction_id}.{self.event_id}"
+        if self.epoch:
+            text = f"{self.epoch}.{text}"
         return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-_CURSOR = re.compile(r"(\d{1,19})\.(\d{1,19})")
+_CURSOR = re.compile(r"(?:(\d{1,9})\.)?(\d{1,19})\.(\d{1,19})")
 MAX_CURSOR_LENGTH = 64
 
 
@@ -63,9 +71,9 @@ def position_of(cursor: str | None) -> Position:
     except (ValueError, binascii.Error, UnicodeError):
         raise InvalidCursor("cursor is not one this service issued") from None
     match = _CURSOR.fullmatch(text)
-    if match is None or max(int(match[1]), int(match[2])) >= 2**63:
+    if match is None or max(int(match[2]), int(match[3])) >= 2**63:
         raise InvalidCursor("cursor is not one this service issued")
-    return Position(int(match[1]), int(match[2]))
+    return Position(int(match[1] or 0), int(match[2]), int(match[3]))
 
 
 class EventData(msgspec.Struct, omit_defaults=True):
@@ -97,28 +105,35 @@ _decode_data = msgspec.json.Decoder(EventData)
 
 # The oldest transaction still running: events of older ones are all visible.
 _HORIZON = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
-_COLUMNS = "e.id, e.transaction_id, e.shop_id, e.customer_shopify_id, e.kind, e.occurred_at"
+_COLUMNS = (
+    "e.id, e.epoch, e.transaction_id, e.shop_id, e.customer_shopify_id, e.kind, e.occurred_at"
+)
 
 # A shop's events after a position (of the kinds asked for), and the shop's
-# last visible event of any kind: when fewer than $4 match, the reader has
-# seen everything up to it. Nothing of an erased shop.
+# last visible event of any kind: when fewer than $5 match, the reader has
+# seen everything up to it. Nothing of an erased shop. By epoch first: on
+# Citus, events written before the shop's shards moved keep the old node's
+# transaction ids (and group), all committed, so only the events of the node
+# answering (the shop's worker, which runs the whole statement) wait for its
+# horizon.
 _SHOP_PAGE = f"""
-WITH horizon AS (SELECT {_HORIZON} AS xmin),
+WITH horizon AS (SELECT {_HORIZON} AS xmin, customer_events_node_group() AS node_group),
 erased AS (SELECT EXISTS (SELECT FROM shops WHERE shop_id = $1 AND redacted_at IS NOT NULL) AS yes)
 SELECT {_COLUMNS}, e.data::text AS data, false AS last
 FROM (
     SELECT e.* FROM customer_events AS e, horizon AS h, erased
-    WHERE e.shop_id = $1 AND (e.transaction_id, e.id) > ($2, $3) AND e.transaction_id < h.xmin
-      AND ($5::text[] IS NULL OR e.kind = ANY ($5::text[])) AND NOT erased.yes
-    ORDER BY e.transaction_id, e.id
-    LIMIT $4
+    WHERE e.shop_id = $1 AND (e.epoch, e.transaction_id, e.id) > ($2, $3, $4)
+      AND (e.transaction_id < h.xmin OR e.node_group <> h.node_group)
+      AND ($6::text[] IS NULL OR e.kind = ANY ($6::text[])) AND NOT erased.yes
+    ORDER BY e.epoch, e.transaction_id, e.id
+    LIMIT $5
 ) AS e
 UNION ALL
 SELECT * FROM (
     SELECT {_COLUMNS}, NULL, true
     FROM customer_events AS e, horizon AS h
-    WHERE e.shop_id = $1 AND e.transaction_id < h.xmin
-    ORDER BY e.transaction_id DESC, e.id DESC
+    WHERE e.shop_id = $1 AND (e.transaction_id < h.xmin OR e.node_group <> h.node_group)
+    ORDER BY e.epoch DESC, e.transaction_id DESC, e.id DESC
     LIMIT 1
 ) AS latest
 """  # noqa: S608 (constant fragments)
@@ -149,7 +164,7 @@ def _event(row: asyncpg.Record) -> CustomerEvent:
 
 
 def _position(row: asyncpg.Record) -> Position:
-    return Position(row["transaction_id"], row["id"])
+    return Position(row["epoch"], row["transaction_id"], row["id"])
 
 
 @dataclass(frozen=True)
@@ -169,6 +184,7 @@ async def shop_page(
     rows = await connection.fetch(
         _SHOP_PAGE,
         shop,
+        after.epoch,
         after.transaction_id,
         after.event_id,
         limit,
@@ -203,4 +219,7 @@ async def relay_page(
     rows = await connection.fetch(
         _GROUP_PAGE, node_group, after.transaction_id, after.event_id, horizon, limit
     )
-    return [RelayEvent(_position(row), _event(row), row["erased"]) for row in rows]
+    return [
+        RelayEvent(Position(0, row["transaction_id"], row["id"]), _event(row), row["erased"])
+        for row in rows
+    ]

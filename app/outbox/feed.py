@@ -83,7 +83,7 @@ _EXAMPLE = CustomerEventPage(
             data=EventData(from_="loyal", to="at_risk"),
         ),
     ],
-    next=Position(771204, 1051).cursor(),
+    next=Position(0, 771204, 1051).cursor(),
 )
 FEED_RESPONSES = {
     200: example_response("The shop's customer events after the cursor", _EXAMPLE),

@@ -174,7 +174,9 @@ class Relay:
     async def _stored_positions(self) -> dict[int, Position]:
         async with self.database.connection() as connection:
             rows = await connection.fetch(_LOAD, self.target.stream)
-        return {row["node_group"]: Position(row["transaction_id"], row["event_id"]) for row in rows}
+        return {
+            row["node_group"]: Position(0, row["transaction_id"], row["event_id"]) for row in rows
+        }
 
     async def _store(self, group: int, position: Position, published: int) -> None:
         async def store(tx: Transaction) -> None:

@@ -128,3 +128,41 @@ async def where_shop_locks(url: str, shop: str) -> str:
     assert node is not None, f"no placement of {shop}'s shard of shops"
     database = urlsplit(url).path.lstrip("/")
     return _on(url, node["nodename"], node["nodeport"], database)
+
+
+async def other_worker(url: str, shop: str) -> str:
+    """The URL of a worker other than the one holding `shop`'s shards."""
+    holding = urlsplit(await where_shop_locks(url, shop))
+    connection = await asyncpg.connect(url, statement_cache_size=0, timeout=10)
+    try:
+        node = await connection.fetchrow(
+            "SELECT nodename, nodeport FROM pg_dist_node"
+            " WHERE groupid <> 0 AND noderole = 'primary' AND isactive"
+            " AND (nodename, nodeport) <> ($1::text, $2::integer) ORDER BY nodeid LIMIT 1",
+            holding.hostname,
+            holding.port,
+        )
+    finally:
+        await connection.close()
+    assert node is not None, "the cluster has one worker"
+    database = urlsplit(url).path.lstrip("/")
+    return _on(url, node["nodename"], node["nodeport"], database)
+
+
+async def move_shop(url: str, shop: str, to: str) -> None:
+    """Move `shop`'s shards (all its tables': one colocation group) to the worker of URL
+    `to`, writes blocked while they copy, as an operator rebalancing the cluster would."""
+    target = urlsplit(to)
+    connection = await asyncpg.connect(url, statement_cache_size=0, timeout=10)
+    try:
+        await connection.execute(
+            "SELECT citus_move_shard_placement(p.shardid, p.nodename, p.nodeport, $2, $3,"
+            " shard_transfer_mode := 'block_writes')"
+            " FROM pg_dist_shard_placement AS p"
+            " WHERE p.shardid = get_shard_id_for_distribution_column('shops', $1::text)",
+            shop,
+            target.hostname,
+            target.port,
+        )
+    finally:
+        await connection.close()

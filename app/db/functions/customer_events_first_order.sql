@@ -14,7 +14,8 @@
 -- the order's id and time. The event carries the writing transaction's id,
 -- so that readers can wait for transactions still running
 -- (docs/customer-events.md), and on Citus the group of the node that wrote
--- it, whose transaction ids those are (0, the default, on one PostgreSQL).
+-- it, whose transaction ids those are, and the shop's events epoch there
+-- (customer_events_epoch): 0 and 0, the defaults, on one PostgreSQL.
 -- On Citus the trigger fires on a shard of orders, on the worker holding it,
 -- where a statement on a distributed table is refused ("cannot execute a
 -- distributed query from a query on a shard"): it writes the shop's
@@ -47,10 +48,10 @@ BEGIN
                                        'order_created_at', NEW.shopify_created_at));
         ELSE
             EXECUTE format(
-                'INSERT INTO %s (id, transaction_id, node_group, shop_id,'
+                'INSERT INTO %s (id, transaction_id, node_group, epoch, shop_id,'
                 ' customer_shopify_id, kind, occurred_at, data)'
                 ' VALUES (nextval(''customer_events_id_seq''), pg_current_xact_id()::text::bigint,'
-                ' (SELECT groupid FROM pg_dist_local_group), $1, $2, ''first_order'', now(), $3)',
+                ' customer_events_node_group(), customer_events_epoch($1), $1, $2, ''first_order'', now(), $3)',
                 customer_events_shard('customer_events', NEW.shop_id))
             USING v_customer.shop_id, v_customer.shopify_id,
                   jsonb_build_object('order_id', NEW.shopify_id,

@@ -23,10 +23,10 @@ BEGIN
                 jsonb_build_object('from', OLD.segment, 'to', NEW.segment));
     ELSE
         EXECUTE format(
-            'INSERT INTO %s (id, transaction_id, node_group, shop_id,'
+            'INSERT INTO %s (id, transaction_id, node_group, epoch, shop_id,'
             ' customer_shopify_id, kind, occurred_at, data)'
             ' VALUES (nextval(''customer_events_id_seq''), pg_current_xact_id()::text::bigint,'
-            ' (SELECT groupid FROM pg_dist_local_group), $1, $2, ''segment_change'', now(), $3)',
+            ' customer_events_node_group(), customer_events_epoch($1), $1, $2, ''segment_change'', now(), $3)',
             customer_events_shard('customer_events', NEW.shop_id))
         USING NEW.shop_id, NEW.shopify_id,
               jsonb_build_object('from', OLD.segment, 'to', NEW.segment);

@@ -26,10 +26,10 @@ BEGIN
         ORDER BY t.tag;
     ELSE
         EXECUTE format(
-            'INSERT INTO %s (id, transaction_id, node_group, shop_id,'
+            'INSERT INTO %s (id, transaction_id, node_group, epoch, shop_id,'
             ' customer_shopify_id, kind, occurred_at, data)'
             ' SELECT nextval(''customer_events_id_seq''), pg_current_xact_id()::text::bigint,'
-            ' (SELECT groupid FROM pg_dist_local_group), $1, $2, ''tag_added'', now(),'
+            ' customer_events_node_group(), customer_events_epoch($1), $1, $2, ''tag_added'', now(),'
             ' jsonb_build_object(''tag'', t.tag)'
             ' FROM (SELECT DISTINCT tag FROM unnest($3) AS tag WHERE tag <> '''') AS t'
             ' WHERE t.tag <> ALL ($4) ORDER BY t.tag',

@@ -1,0 +1,80 @@
+"""A shop's feed across a move of its shards to another Citus worker (Citus only).
+
+Transaction ids are a node's own: the events written after the move carry the
+new worker's, which may be far below the old one's. The feed reads a shop by
+(epoch, transaction_id, id), the epoch raised by the first event written on the
+new node (customer_events_epoch), so a reader who had read everything before
+the move reads on from its cursor.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+
+from app.db.database import Database
+from tests.support import citus, queries, shopify
+from tests.support.ops import ADMIN
+from tests.support.shopify import SHOP, deliver
+
+pytestmark = citus.required
+
+FEED = f"/shops/{SHOP}/customer-events"
+
+
+async def test_a_shops_feed_reads_on_across_a_move_of_its_shards(
+    client: httpx.AsyncClient, db: Database, database_url: str
+) -> None:
+    here = await citus.where_shop_locks(database_url, SHOP)
+    there = await citus.other_worker(database_url, SHOP)
+    # The shop's worker's transaction ids far ahead of the other's.
+    await use_transaction_ids(here, beyond=await next_transaction_id(there) + 100)
+    assert await deliver(client, "customers/update", shopify.customer(1, tags="before")) == (
+        "processed"
+    )
+    before = await feed(client)
+    assert [event["data"] for event in before["events"]] == [{"tag": "before"}]
+
+    await citus.move_shop(database_url, SHOP, to=there)
+    assert await citus.where_shop_locks(database_url, SHOP) == there
+    assert await deliver(client, "customers/update", shopify.customer(2, tags="after")) == (
+        "processed"
+    )
+
+    written = await queries.fetch(
+        db,
+        "SELECT transaction_id, node_group, epoch FROM customer_events WHERE shop_id = $1"
+        " ORDER BY epoch",
+        SHOP,
+    )
+    assert written[1]["transaction_id"] < written[0]["transaction_id"], "the ids do not lag"
+    assert written[1]["node_group"] != written[0]["node_group"]
+    assert written[1]["epoch"] > written[0]["epoch"]
+    after = await feed(client, after=before["next"], wait=5)
+    assert [event["data"] for event in after["events"]] == [{"tag": "after"}]
+    assert (await feed(client, after=after["next"]))["events"] == []
+
+
+async def feed(client: httpx.AsyncClient, **params: object) -> dict[str, object]:
+    response = await client.get(FEED, params=params, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    page: dict[str, object] = response.json()
+    return page
+
+
+async def next_transaction_id(url: str) -> int:
+    connection = await asyncpg.connect(url, statement_cache_size=0)
+    try:
+        return int(await connection.fetchval("SELECT pg_current_xact_id()::text::bigint"))
+    finally:
+        await connection.close()
+
+
+async def use_transaction_ids(url: str, beyond: int) -> None:
+    """Transactions on the server of `url` until its next transaction id is past `beyond`."""
+    connection = await asyncpg.connect(url, statement_cache_size=0)
+    try:
+        while int(await connection.fetchval("SELECT pg_current_xact_id()::text::bigint")) <= beyond:
+            pass
+    finally:
+        await connection.close()
