@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from app.db.database import Database
@@ -186,23 +185,10 @@ async def shops_on_two_workers(database_url: str) -> tuple[str, str]:
         if len(by_worker) == 2:
             break
     (url_a, shop_a), (url_b, shop_b) = sorted(by_worker.items())
-    ids = {url: await _next_transaction_id(url) for url in (url_a, url_b)}
+    ids = {url: await citus.next_transaction_id(url) for url in (url_a, url_b)}
     ahead = url_a if ids[url_a] > ids[url_b] else url_b
-    connection = await asyncpg.connect(ahead, statement_cache_size=0)
-    try:
-        for _ in range(100):
-            await connection.execute("SELECT pg_current_xact_id()")  # a transaction id used up
-    finally:
-        await connection.close()
+    await citus.use_transaction_ids(ahead, beyond=max(ids.values()) + 100)
     return (shop_a, shop_b) if ahead == url_a else (shop_b, shop_a)
-
-
-async def _next_transaction_id(url: str) -> int:
-    connection = await asyncpg.connect(url, statement_cache_size=0)
-    try:
-        return int(await connection.fetchval("SELECT pg_current_xact_id()::text::bigint"))
-    finally:
-        await connection.close()
 
 
 async def tagged_customer(db: Database, shop: str, shopify_id: str) -> Any:

@@ -9,7 +9,6 @@ the move reads on from its cursor.
 
 from __future__ import annotations
 
-import asyncpg
 import httpx
 
 from app.db.database import Database
@@ -28,7 +27,7 @@ async def test_a_shops_feed_reads_on_across_a_move_of_its_shards(
     here = await citus.where_shop_locks(database_url, SHOP)
     there = await citus.other_worker(database_url, SHOP)
     # The shop's worker's transaction ids far ahead of the other's.
-    await use_transaction_ids(here, beyond=await next_transaction_id(there) + 100)
+    await citus.use_transaction_ids(here, beyond=await citus.next_transaction_id(there) + 100)
     assert await deliver(client, "customers/update", shopify.customer(1, tags="before")) == (
         "processed"
     )
@@ -62,21 +61,3 @@ async def feed(client: httpx.AsyncClient, **params: object) -> dict[str, object]
     assert response.status_code == 200, response.text
     page: dict[str, object] = response.json()
     return page
-
-
-async def next_transaction_id(url: str) -> int:
-    connection = await asyncpg.connect(url, statement_cache_size=0)
-    try:
-        return int(await connection.fetchval("SELECT pg_current_xact_id()::text::bigint"))
-    finally:
-        await connection.close()
-
-
-async def use_transaction_ids(url: str, beyond: int) -> None:
-    """Transactions on the server of `url` until its next transaction id is past `beyond`."""
-    connection = await asyncpg.connect(url, statement_cache_size=0)
-    try:
-        while int(await connection.fetchval("SELECT pg_current_xact_id()::text::bigint")) <= beyond:
-            pass
-    finally:
-        await connection.close()

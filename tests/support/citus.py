@@ -166,3 +166,22 @@ async def move_shop(url: str, shop: str, to: str) -> None:
         )
     finally:
         await connection.close()
+
+
+async def next_transaction_id(url: str) -> int:
+    """The transaction id the server of `url` gives next (its own counter)."""
+    connection = await asyncpg.connect(url, statement_cache_size=0)
+    try:
+        return int(await connection.fetchval("SELECT pg_current_xact_id()::text::bigint"))
+    finally:
+        await connection.close()
+
+
+async def use_transaction_ids(url: str, beyond: int) -> None:
+    """Transactions on the server of `url` until its next transaction id is past `beyond`."""
+    connection = await asyncpg.connect(url, statement_cache_size=0)
+    try:
+        while int(await connection.fetchval("SELECT pg_current_xact_id()::text::bigint")) <= beyond:
+            pass
+    finally:
+        await connection.close()
