@@ -65,8 +65,7 @@ async def prepare(server_url: str, name: str) -> None:
             "CREATE EXTENSION IF NOT EXISTS citus",
         )
     coordinator = urlsplit(server_url)
-    await execute(
-        _on(server_url, coordinator.hostname or "127.0.0.1", coordinator.port or 5432, name),
+    statements = (
         "CREATE EXTENSION IF NOT EXISTS citus",
         f"SELECT citus_set_coordinator_host('{coordinator.hostname}', {coordinator.port or 5432})",
         *(
@@ -74,6 +73,17 @@ async def prepare(server_url: str, name: str) -> None:
             for worker in workers
         ),
     )
+    url = _on(server_url, coordinator.hostname or "127.0.0.1", coordinator.port or 5432, name)
+    for attempt in range(3):
+        try:
+            await execute(url, *statements)
+            return
+        except asyncpg.InternalServerError:
+            # Two sessions adding nodes at once race on the worker's copy of the
+            # role ("tuple concurrently updated"); every statement here can be run again.
+            if attempt == 2:
+                raise
+            await asyncio.sleep(0.5)
 
 
 async def drop(server_url: str, name: str) -> None:
