@@ -22,7 +22,7 @@ from app.db.database import Database
 from app.outbox.retention import delete_expired
 from tests.support import queries, shopify
 from tests.support.asgi import concurrent_client
-from tests.support.customer_events import events
+from tests.support.customer_events import events, feed
 from tests.support.ops import ADMIN
 from tests.support.shopify import OTHER_SHOP, SHOP, deliver
 
@@ -179,13 +179,6 @@ async def test_shop_redact_erases_the_shops_events(client: httpx.AsyncClient, db
 
 
 # -- the feed ------------------------------------------------------------------------------------
-
-
-async def feed(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
-    response = await client.get(FEED, params=params, headers=ADMIN)
-    assert response.status_code == 200, response.text
-    page: dict[str, Any] = response.json()
-    return page
 
 
 async def read(client: httpx.AsyncClient, count: int, **params: Any) -> list[dict[str, Any]]:

@@ -15,12 +15,10 @@ import httpx
 
 from app.db.database import Database
 from tests.support import citus, queries, shopify
-from tests.support.ops import ADMIN
+from tests.support.customer_events import feed
 from tests.support.shopify import SHOP, deliver
 
 pytestmark = citus.required
-
-FEED = f"/shops/{SHOP}/customer-events"
 
 
 async def test_a_shops_feed_reads_on_across_a_move_of_its_shards(
@@ -64,10 +62,3 @@ async def feed_until_events(client: httpx.AsyncClient, **params: object) -> dict
         if page["events"]:
             return page
     raise AssertionError("no event showed in the feed within a minute")
-
-
-async def feed(client: httpx.AsyncClient, **params: object) -> dict[str, Any]:
-    response = await client.get(FEED, params=params, headers=ADMIN)
-    assert response.status_code == 200, response.text
-    page: dict[str, Any] = response.json()
-    return page

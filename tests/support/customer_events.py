@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import httpx
+
 from app.db.database import Database
 from tests.support import queries
+from tests.support.ops import ADMIN
 from tests.support.shopify import SHOP
 
 _ids = itertools.count(7_000_000)
@@ -100,3 +103,11 @@ async def events(db: Database, shop: str = SHOP, kind: str | None = None) -> lis
         kind,
     )
     return [{**row, "data": json.loads(row["data"])} for row in rows]
+
+
+async def feed(client: httpx.AsyncClient, shop: str = SHOP, **params: Any) -> dict[str, Any]:
+    """One page of the shop's customer-events feed, read as an admin (200)."""
+    response = await client.get(f"/shops/{shop}/customer-events", params=params, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    page: dict[str, Any] = response.json()
+    return page
