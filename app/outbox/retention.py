@@ -31,8 +31,8 @@ BATCH_STATEMENT_TIMEOUT = 15.0
 _LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('customer_events retention'))"
 # A node group's oldest events in the relay's order, deleted if older than the
 # cutoff; with a younger one among them, the rest of that group waits for a
-# later round. Joined on shop_id
-# too: Citus joins distributed tables on their distribution column.
+# later round. Joined on shop_id too: Citus joins distributed tables on their
+# distribution column.
 _DELETE_BATCH = """
 WITH oldest AS (
     SELECT shop_id, id, occurred_at FROM customer_events
