@@ -68,6 +68,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         tier = tier_of(item)
         item.add_marker(tier)
+        item.user_properties.append(("tier", tier))
         if tier_timeouts and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(TIERS[tier]))
         if PGBOUNCER_FIXTURES & set(item.fixturenames):
@@ -102,8 +103,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         *terminalreporter.stats.get("failed", ()),
         *terminalreporter.stats.get("error", ()),
     ):
-        keywords = getattr(report, "keywords", {})
-        tier = next((name for name in TIERS if name in keywords), "no tier")
+        # Not from the report's keywords: they hold the folder's name too (tests/integration/).
+        tier = dict(getattr(report, "user_properties", ())).get("tier", "no tier")
         failed[tier] = failed.get(tier, 0) + 1
     if failed:
         tiers = ", ".join(f"{tier} ({count})" for tier, count in failed.items())

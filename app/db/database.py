@@ -236,9 +236,8 @@ class Database:
 
     @asynccontextmanager
     async def _pooled_connection(self, acquired_by: float) -> AsyncIterator[Connection]:
-        remaining = acquired_by - asyncio.get_running_loop().time()
         try:
-            connection = await self.pool.acquire(timeout=max(remaining, 0.001))
+            connection = await _acquire_by(self.pool, acquired_by)
         except Exception as error:
             # Whatever stops us from getting a connection (refused, login
             # refused, database missing, a bad server answer) is never the
@@ -389,6 +388,55 @@ class Database:
             statement_timeout=statement_timeout or settings.db_statement_timeout,
             read_timeout=settings.admin_statement_timeout,
         )
+
+
+# Releases of abandoned acquisitions' connections, kept until done (the loop
+# keeps only weak references to tasks).
+_releases: set[asyncio.Future[None]] = set()
+
+
+async def _acquire_by(pool: asyncpg.Pool, acquired_by: float) -> PoolConnectionProxy:
+    """A pooled connection by `acquired_by` (event loop time), or TimeoutError then.
+
+    asyncpg's own acquire timeout (and a caller's cancellation) waits for the
+    acquisition to clean up: behind PgBouncer with PostgreSQL stopped, a new
+    connection's first query waits in PgBouncer, and asyncpg's cleanup waits
+    for PgBouncer to answer the query's cancel request, which takes as long as
+    PgBouncer pleases. So the acquisition runs apart, and is left to clean up
+    on its own when time is up.
+    """
+    acquiring: asyncio.Future[PoolConnectionProxy] = asyncio.ensure_future(_acquire(pool))
+    try:
+        remaining = acquired_by - asyncio.get_running_loop().time()
+        done, _ = await asyncio.wait({acquiring}, timeout=max(remaining, 0.001))
+    except asyncio.CancelledError:
+        _abandon(pool, acquiring)
+        raise
+    if not done:
+        _abandon(pool, acquiring)
+        raise TimeoutError("no connection within the acquire timeout")
+    return acquiring.result()
+
+
+async def _acquire(pool: asyncpg.Pool) -> PoolConnectionProxy:
+    connection: PoolConnectionProxy = await pool.acquire()
+    return connection
+
+
+def _abandon(pool: asyncpg.Pool, acquiring: asyncio.Future[PoolConnectionProxy]) -> None:
+    """Cancels an acquisition nobody waits for; a connection it still gets is closed."""
+    acquiring.cancel()
+
+    def close_late(finished: asyncio.Future[PoolConnectionProxy]) -> None:
+        if finished.cancelled() or finished.exception() is not None:
+            return
+        # Closed, then handed back (at once, being closed): its caller is gone.
+        connection = finished.result()
+        _terminate(connection)
+        _releases.add(release := asyncio.ensure_future(pool.release(connection)))
+        release.add_done_callback(_releases.discard)
+
+    acquiring.add_done_callback(close_late)
 
 
 def _terminate(connection: Connection) -> None:

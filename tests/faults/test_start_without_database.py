@@ -165,7 +165,13 @@ async def test_service_starts_without_database_and_becomes_ready_when_it_appears
                 assert body["status"] == "not ready" and body.get("database"), body
                 assert ready.headers.get("retry-after")
 
-            refused, elapsed = await timed(deliver(http, shop, 1))
+            try:
+                refused, elapsed = await timed(deliver(http, shop, 1))
+            except httpx.TimeoutException as error:
+                raise AssertionError(
+                    f"no answer to a delivery within 10 s\n--- service log ---\n{running.log()}"
+                    f"\n--- PgBouncer log (tail) ---\n{bouncer(stack).log()[-3000:]}"
+                ) from error
             assert refused.status_code == 503, refused.text
             assert refused.headers.get("retry-after")
             assert elapsed < ANSWER_WITHIN, f"the 503 took {elapsed:.2f} s"
