@@ -367,11 +367,10 @@ def test_page_size_limits(shopify: ShopifyStandIn, shop: FakeShop, client: httpx
     assert missing["errors"][0]["message"] == "you must provide one of first or last"
 
 
-def test_generate_is_fast_and_deterministic(shopify: ShopifyStandIn) -> None:
+def test_generate_is_deterministic(shopify: ShopifyStandIn) -> None:
+    # Its speed is the benchmark's to measure (bench/), not a test's.
     one, two = FakeShop("g1.myshopify.com"), FakeShop("g2.myshopify.com")
-    started = time.monotonic()
     one.generate(customers=1_000, orders=5_000, line_items=5, seed=7)
-    assert time.monotonic() - started < 1.5
     two.generate(customers=1_000, orders=5_000, line_items=5, seed=7)
     assert one.orders[-1] == two.orders[-1] and len(one.orders) == 5_000
 
@@ -582,14 +581,12 @@ def test_failed_bulk_operation(
     )
 
 
-def test_bulk_result_of_a_large_shop_is_fast(shopify: ShopifyStandIn, client: httpx.Client) -> None:
+def test_bulk_result_of_a_large_shop(shopify: ShopifyStandIn, client: httpx.Client) -> None:
     shop = shopify.add_shop(f"l{uuid.uuid4().hex[:8]}.myshopify.com", token=TOKEN)
     shop.generate(customers=1_000, orders=5_000, line_items=5, seed=6)
-    started = time.monotonic()
     operation = run_bulk(client, shopify, shop, ORDERS_BULK)["bulkOperation"]
     _, done = poll_until_done(client, shopify, shop, operation["id"])
     assert done["objectCount"] == "30000"
-    assert time.monotonic() - started < 3
 
 
 # -- faults -------------------------------------------------------------------------------------
