@@ -99,7 +99,7 @@ async def test_a_relay_killed_mid_stream_delivers_every_event_once(
     names = nats.unique_names()
     ids = []
     for _ in range(4):
-        ids += await add_events(db, 5000)
+        ids += await add_events(db, 2500)
     async with nats.stream_cleanup(nats.SHARED_URL, names):
         with relay(database_url, nats.SHARED_URL, names) as first:
             await nats.eventually(lambda: _at_least(names, 1000), within=60)
@@ -108,7 +108,7 @@ async def test_a_relay_killed_mid_stream_delivers_every_event_once(
         published_when_killed = await nats.stream_count(nats.SHARED_URL, names)
         assert published_when_killed < len(ids), "the relay was not killed mid-stream"
         stored_when_killed = await relayed_up_to(db, names)
-        ids += await add_events(db, 2000)
+        ids += await add_events(db, 1000)
 
         with relay(database_url, nats.SHARED_URL, names):
             await nats.eventually(lambda: _relayed_all(db, names, ids), within=90)

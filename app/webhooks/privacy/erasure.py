@@ -186,23 +186,26 @@ FROM unnest($1::uuid[], $2::jsonb[]) AS s(id, payload) WHERE e.shop_id = $3 AND 
 # still have orders (a delivery may have added one since) wait for a later
 # batch: orders.customer_id refuses their deletion. The sync's staged lines go
 # before its runs, by which they are found. The redact's own ledger row ($3) stays.
+# The batch's ids are picked first, as an array (`= ANY(ARRAY(...))`), not as
+# `IN (SELECT ...)`: for a shop just loaded, whose tables have no statistics
+# yet, the planner ran that subquery again for every row of the shop.
 _ERASE_SHOP = (
-    "DELETE FROM sync_bulk_rows WHERE shop_id = $1 AND id IN"
-    " (SELECT id FROM sync_bulk_rows WHERE shop_id = $1 LIMIT $2)",
-    "DELETE FROM sync_runs WHERE shop_id = $1 AND id IN"
-    " (SELECT id FROM sync_runs WHERE shop_id = $1 LIMIT $2)",
-    "DELETE FROM customer_events WHERE shop_id = $1 AND id IN"
-    " (SELECT id FROM customer_events WHERE shop_id = $1 LIMIT $2)",
-    "DELETE FROM message_logs WHERE shop_id = $1 AND id IN"
-    " (SELECT id FROM message_logs WHERE shop_id = $1 LIMIT $2)",
-    "DELETE FROM automations WHERE shop_id = $1 AND id IN"
-    " (SELECT id FROM automations WHERE shop_id = $1 LIMIT $2)",
-    "DELETE FROM orders WHERE shop_id = $1 AND id IN"
-    " (SELECT id FROM orders WHERE shop_id = $1 LIMIT $2)",
-    "DELETE FROM customers WHERE shop_id = $1 AND id IN (SELECT id FROM customers AS c"
-    " WHERE shop_id = $1 AND NOT EXISTS (SELECT FROM orders AS o WHERE {orders_of_c}) LIMIT $2)",
-    "DELETE FROM webhook_events WHERE shop_id = $1 AND id IN"
-    " (SELECT id FROM webhook_events WHERE shop_id = $1 AND id <> $3::uuid LIMIT $2)",
+    "DELETE FROM sync_bulk_rows WHERE shop_id = $1 AND id = ANY(ARRAY("
+    "SELECT id FROM sync_bulk_rows WHERE shop_id = $1 LIMIT $2))",
+    "DELETE FROM sync_runs WHERE shop_id = $1 AND id = ANY(ARRAY("
+    "SELECT id FROM sync_runs WHERE shop_id = $1 LIMIT $2))",
+    "DELETE FROM customer_events WHERE shop_id = $1 AND id = ANY(ARRAY("
+    "SELECT id FROM customer_events WHERE shop_id = $1 LIMIT $2))",
+    "DELETE FROM message_logs WHERE shop_id = $1 AND id = ANY(ARRAY("
+    "SELECT id FROM message_logs WHERE shop_id = $1 LIMIT $2))",
+    "DELETE FROM automations WHERE shop_id = $1 AND id = ANY(ARRAY("
+    "SELECT id FROM automations WHERE shop_id = $1 LIMIT $2))",
+    "DELETE FROM orders WHERE shop_id = $1 AND id = ANY(ARRAY("
+    "SELECT id FROM orders WHERE shop_id = $1 LIMIT $2))",
+    "DELETE FROM customers WHERE shop_id = $1 AND id = ANY(ARRAY(SELECT id FROM customers AS c"
+    " WHERE shop_id = $1 AND NOT EXISTS (SELECT FROM orders AS o WHERE {orders_of_c}) LIMIT $2))",
+    "DELETE FROM webhook_events WHERE shop_id = $1 AND id = ANY(ARRAY("
+    "SELECT id FROM webhook_events WHERE shop_id = $1 AND id <> $3::uuid LIMIT $2))",
 )
 
 # How the customers' statement finds a customer's orders. On plain PostgreSQL
