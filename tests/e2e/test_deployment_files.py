@@ -252,6 +252,10 @@ def test_the_citus_profile_puts_the_service_on_a_coordinator_and_two_workers() -
     for worker in nodes[1:]:
         assert f"citus_add_node('{worker}', 5432)" in setup
     assert "citus_set_coordinator_host('citus-coordinator', 5432)" in setup
+    # The password to every node, on every node (a shard move connects worker to worker).
+    loop, _, _ = setup.partition("\ndone")
+    assert f"for node in {' '.join(nodes[1:])} {nodes[0]}; do" in loop, loop
+    assert "INSERT INTO pg_dist_authinfo (nodeid, rolename, authinfo)\nVALUES (0," in loop
     assert set(services["citus-setup"]["depends_on"]) == set(nodes)
     # The migrations, and through PgBouncer the service, on the coordinator.
     migrate_url = urlsplit(service_environment(services["migrate"])["DATABASE_URL"])
