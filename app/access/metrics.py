@@ -7,8 +7,7 @@ import asyncio
 from prometheus_client import Counter, Gauge
 
 from app.db.database import Database, DatabaseUnavailable
-
-SCRAPE_TIMEOUT = 2.0
+from app.observability.metrics import SCRAPE_TIMEOUT
 
 TOKEN_REFRESHES = Counter(
     "shopify_ingest_token_refreshes_total",

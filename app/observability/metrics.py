@@ -17,6 +17,13 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from app.db.database import Database
 
+# How long the figures a scrape reads from the database may take, per part
+# (sync, subscriptions, access, relay); after it the scrape goes on without
+# them and the last ones stay. Long enough for the fan-out queries on a Citus
+# cluster under load; the parts in a row stay inside Prometheus's default
+# scrape timeout.
+SCRAPE_TIMEOUT = 1.5
+
 DELIVERIES = Counter(
     "shopify_ingest_deliveries_total",
     "Webhook deliveries by topic and outcome (processed, duplicate, stale, failed, ignored, "

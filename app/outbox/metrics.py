@@ -15,9 +15,9 @@ import asyncio
 from prometheus_client import Gauge
 
 from app.db.database import Connection, Database, DatabaseUnavailable
+from app.observability.metrics import SCRAPE_TIMEOUT
 from app.outbox.events import horizons
 
-SCRAPE_TIMEOUT = 0.5
 LAG_COUNT_CAP = 100_000
 
 # Every relay's positions (one per node group), then what follows each: separate

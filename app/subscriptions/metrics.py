@@ -11,8 +11,8 @@ import asyncio
 from prometheus_client import Gauge
 
 from app.db.database import Database, DatabaseUnavailable
+from app.observability.metrics import SCRAPE_TIMEOUT
 from app.subscriptions.silence import health_counts
-from app.sync.metrics import SCRAPE_TIMEOUT
 
 SILENT = Gauge(
     "shopify_ingest_shops_silent",

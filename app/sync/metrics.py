@@ -16,10 +16,8 @@ from prometheus_client import Gauge
 
 from app.db.database import Database, DatabaseUnavailable
 from app.db.enums import SyncRunStatus
+from app.observability.metrics import SCRAPE_TIMEOUT
 from app.webhooks.handlers.customer_events import MISMATCHED
-
-# Reading the figures may take this long; after it, the scrape goes on without them.
-SCRAPE_TIMEOUT = 0.5
 
 _RUNS = """
 SELECT status, count(*) AS runs, sum(applied) AS applied, sum(stale) AS stale,
