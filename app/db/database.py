@@ -405,7 +405,7 @@ async def _acquire_by(pool: asyncpg.Pool, acquired_by: float) -> PoolConnectionP
     PgBouncer pleases. So the acquisition runs apart, and is left to clean up
     on its own when time is up.
     """
-    acquiring: asyncio.Future[PoolConnectionProxy] = asyncio.ensure_future(_acquire(pool))
+    acquiring: asyncio.Future[PoolConnectionProxy] = asyncio.ensure_future(pool.acquire())
     try:
         remaining = acquired_by - asyncio.get_running_loop().time()
         done, _ = await asyncio.wait({acquiring}, timeout=max(remaining, 0.001))
@@ -416,11 +416,6 @@ async def _acquire_by(pool: asyncpg.Pool, acquired_by: float) -> PoolConnectionP
         _abandon(pool, acquiring)
         raise TimeoutError("no connection within the acquire timeout")
     return acquiring.result()
-
-
-async def _acquire(pool: asyncpg.Pool) -> PoolConnectionProxy:
-    connection: PoolConnectionProxy = await pool.acquire()
-    return connection
 
 
 def _abandon(pool: asyncpg.Pool, acquiring: asyncio.Future[PoolConnectionProxy]) -> None:

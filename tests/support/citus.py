@@ -178,11 +178,15 @@ async def move_shop(url: str, shop: str, to: str) -> None:
         await connection.close()
 
 
+# A transaction of its own, which uses up the id it reads.
+_NEXT_TRANSACTION_ID = "SELECT pg_current_xact_id()::text::bigint"
+
+
 async def next_transaction_id(url: str) -> int:
     """The transaction id the server of `url` gives next (its own counter)."""
     connection = await asyncpg.connect(url, statement_cache_size=0)
     try:
-        return int(await connection.fetchval("SELECT pg_current_xact_id()::text::bigint"))
+        return int(await connection.fetchval(_NEXT_TRANSACTION_ID))
     finally:
         await connection.close()
 
@@ -191,7 +195,7 @@ async def use_transaction_ids(url: str, beyond: int) -> None:
     """Transactions on the server of `url` until its next transaction id is past `beyond`."""
     connection = await asyncpg.connect(url, statement_cache_size=0)
     try:
-        while int(await connection.fetchval("SELECT pg_current_xact_id()::text::bigint")) <= beyond:
+        while int(await connection.fetchval(_NEXT_TRANSACTION_ID)) <= beyond:
             pass
     finally:
         await connection.close()
