@@ -41,7 +41,7 @@ from app.shopify.nodes import BulkOperation, CustomerNode, LineItemNode, OrderNo
 from app.shopify.queries import BULK_CUSTOMERS, BULK_ORDERS
 from app.sync.apply import BATCH_SIZE, apply_batch
 from app.sync.deletions import SeenIds, database_now, reconcile_deletions
-from app.sync.records import RecordError, customer_record, decode_node, order_record
+from app.sync.records import RecordError, customer_record, decode_line, order_record
 from app.sync.runs import ReportProgress, Run, RunCounts
 
 log = logging.getLogger("app.sync")
@@ -57,6 +57,11 @@ STAGE_CHUNK = 2000
 ANALYZE_FIRST = 1000
 ANALYZE_GROWTH = 4
 BATCHES_IN_FLIGHT = 2
+
+# Result lines decoded straight into the nodes they hold (no dicts in between).
+_CUSTOMER = msgspec.json.Decoder(CustomerNode)
+_ORDER = msgspec.json.Decoder(OrderNode)
+_LINE_ITEMS = msgspec.json.Decoder(list[LineItemNode])
 
 
 class Line(msgspec.Struct):
@@ -131,7 +136,7 @@ async def _apply_customers(
         async for line in lines:
             run.counts.fetched += 1
             try:
-                record = customer_record(decode_node(_json(line), CustomerNode))
+                record = customer_record(decode_line(_unsized(line), _CUSTOMER))
             except RecordError as error:
                 _skip(run, SyncResource.customers, error)
                 seen.unreadable += 1
@@ -144,16 +149,11 @@ async def _apply_customers(
         await batches.submit(batch)
 
 
-def _json(line: bytes | OversizedLine) -> Any:
-    """A result line decoded; RecordError when it cannot be."""
+def _unsized(line: bytes | OversizedLine) -> bytes:
+    """The line; RecordError for one too long to have been read."""
     if isinstance(line, OversizedLine):
         raise _too_long(line)
-    try:
-        return msgspec.json.decode(line)
-    except (msgspec.DecodeError, UnicodeDecodeError) as error:
-        raise RecordError(f"a result line is not JSON: {error}") from None
-    except RecursionError:
-        raise RecordError("a result line is nested too deeply to be read") from None
+    return line
 
 
 async def _apply_orders(
@@ -312,9 +312,9 @@ async def _apply_staged_orders(
 def _order(run: Run, row: Any, seen: SeenIds) -> dict[str, Any] | None:
     run.counts.fetched += 1
     try:
-        order = decode_node(_json(row["document"].encode()), OrderNode)
-        items = [decode_node(item, LineItemNode) for item in _json(row["children"].encode())]
-        record = order_record(order, items)
+        record = order_record(
+            decode_line(row["document"], _ORDER), decode_line(row["children"], _LINE_ITEMS)
+        )
     except RecordError as error:
         _skip(run, SyncResource.orders, error)
         seen.unreadable += 1

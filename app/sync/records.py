@@ -195,6 +195,19 @@ def _fits(field: str, value: str | None, length: int) -> None:
         raise RecordError(f"{field} is longer than {length} characters")
 
 
+def decode_line(line: bytes | str, decoder: msgspec.json.Decoder[NodeT]) -> NodeT:
+    """A bulk result's line (or the JSON of several), decoded and typed in one pass;
+    RecordError when it is not JSON or not of the expected shape."""
+    try:
+        return decoder.decode(line)
+    except msgspec.ValidationError as error:
+        raise RecordError(f"unexpected shape: {error}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
+        raise RecordError(f"a result line is not JSON: {error}") from None
+    except RecursionError:
+        raise RecordError("a result line is nested too deeply to be read") from None
+
+
 def decode_node(node: Any, model: type[NodeT]) -> NodeT:
     """One node of an answer, typed; RecordError when it is not of the expected shape."""
     try:
