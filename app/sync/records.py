@@ -50,10 +50,16 @@ class RecordError(ValueError):
 
 def shopify_id(value: str | None, what: str) -> str:
     """A legacyResourceId (or the number at the end of a GID) as an exact decimal string."""
-    text = (value or "").rsplit("/", 1)[-1]
-    if not text.isdigit() or not 1 <= int(text) <= MAX_SHOPIFY_ID:
+    return str(shopify_number(value, what))
+
+
+def shopify_number(value: str | None, what: str) -> int:
+    """The same as an integer. Only ASCII digits: int() also reads other scripts' digits."""
+    text = (value or "").rpartition("/")[2]
+    number = int(text) if text.isascii() and text.isdigit() else 0
+    if not 1 <= number <= MAX_SHOPIFY_ID:
         raise RecordError(f"{what} id {value!r} is not a 64-bit Shopify id")
-    return str(int(text))
+    return number
 
 
 def customer_record(node: CustomerNode) -> dict[str, Any]:
@@ -150,17 +156,17 @@ def line_item_record(node: LineItemNode) -> dict[str, Any]:
     """A line item in the shape webhooks store (REST names, numeric ids, money as text)."""
     price = _money("line item price", node.original_unit_price_set)
     return {
-        "id": int(shopify_id(node.id, "line item")),
+        "id": shopify_number(node.id, "line item"),
         "name": node.name,
         "title": node.title,
         "quantity": node.quantity,
         "current_quantity": node.current_quantity,
         "sku": node.sku,
         "price": price,
-        "variant_id": int(shopify_id(node.variant.legacy_resource_id, "variant"))
+        "variant_id": shopify_number(node.variant.legacy_resource_id, "variant")
         if node.variant
         else None,
-        "product_id": int(shopify_id(node.product.legacy_resource_id, "product"))
+        "product_id": shopify_number(node.product.legacy_resource_id, "product")
         if node.product
         else None,
     }

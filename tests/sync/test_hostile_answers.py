@@ -215,6 +215,7 @@ async def test_bulk_lines_that_cannot_be_used_fail_alone(
         line(customer_node(6, updatedAt=FUTURE)),
         line(customer_node(7, tags=["t" * 200] * 100)),  # beyond the maximum line size
         b'{"id": "gid://shopify/Customer/8", \n',  # cut short
+        line(customer_node(9, legacyResourceId="\u00b2")),  # a digit to int(), not an id
     ]
     body = line(good[0]) + b"".join(bad[:5]) + line(good[1]) + b"".join(bad[5:]) + line(good[2])
     shopify_admin.inject(Fault.bulk_result(body), kind="bulk_result")
@@ -223,7 +224,7 @@ async def test_bulk_lines_that_cannot_be_used_fail_alone(
 
     assert status is SyncRunStatus.succeeded
     assert set(await stored_customers(db, shop.domain)) == {n["legacyResourceId"] for n in good}
-    assert (run.counts.fetched, run.counts.applied, run.counts.failed) == (13, 3, 10)
+    assert (run.counts.fetched, run.counts.applied, run.counts.failed) == (14, 3, 11)
 
 
 async def test_staged_order_lines_that_cannot_be_used_fail_alone(

@@ -68,6 +68,11 @@ def test_records_keep_ids_and_money_exact_and_refuse_what_does_not_fit() -> None
     assert record["fulfillment_status"] is None
     with pytest.raises(RecordError):
         shopify_id("9223372036854775808", "order")
+    # Digits of other scripts are digits to Python's int(), not to Shopify.
+    for hostile in ("gid://shopify/Order/\u00b2", "\u0661\u0662\u0663", "", "0", "-1", "1.0"):
+        with pytest.raises(RecordError, match="not a 64-bit Shopify id"):
+            shopify_id(hostile, "order")
+    assert shopify_id("gid://shopify/Order/0042", "order") == "42"
     with pytest.raises(RecordError):
         order_record(msgspec.structs.replace(order, display_financial_status="MYSTERY"), [])
     too_long = msgspec.convert(
