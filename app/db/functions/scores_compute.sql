@@ -37,13 +37,13 @@ LANGUAGE plpgsql SET work_mem = '64MB' SET jit = off SET enable_nestloop = off A
 BEGIN
     PERFORM ingest_shop_worker(p_shop);  -- these settings on Citus's worker too
     WITH counted AS (
-        SELECT o.shop_id, o.customer_id, count(*) AS orders,
+        SELECT o.customer_id, count(*) AS orders,
                sum(coalesce(o.current_total_price, o.total_price, 0)) AS spent,
                min(o.shopify_created_at) AS first_at, max(o.shopify_created_at) AS last_at
         FROM orders AS o
         WHERE o.shop_id = p_shop AND o.customer_id IS NOT NULL AND o.deleted_at IS NULL
           AND o.cancelled_at IS NULL AND o.test IS NOT TRUE
-        GROUP BY o.shop_id, o.customer_id
+        GROUP BY o.customer_id
     ), shop_customers AS MATERIALIZED (
         -- Every customer of the shop, read once: its stored scores and, when
         -- it is scored, its figures (NULL otherwise). An unknown last order
@@ -53,7 +53,7 @@ BEGIN
                         2147483647) AS days
         FROM customers AS c
         LEFT JOIN counted AS k
-          ON k.shop_id = c.shop_id AND k.customer_id = c.id AND c.deleted_at IS NULL AND c.redacted_at IS NULL
+          ON k.customer_id = c.id AND c.deleted_at IS NULL AND c.redacted_at IS NULL
              AND c.merged_into IS NULL
         WHERE c.shop_id = p_shop
     ), eligible AS (
