@@ -136,7 +136,7 @@ async def _apply_customers(
         async for line in lines:
             run.counts.fetched += 1
             try:
-                record = customer_record(decode_line(_unsized(line), _CUSTOMER))
+                record = customer_record(decode_line(_within_limit(line), _CUSTOMER))
             except RecordError as error:
                 _skip(run, SyncResource.customers, error)
                 seen.unreadable += 1
@@ -149,7 +149,7 @@ async def _apply_customers(
         await batches.submit(batch)
 
 
-def _unsized(line: bytes | OversizedLine) -> bytes:
+def _within_limit(line: bytes | OversizedLine) -> bytes:
     """The line; RecordError for one too long to have been read."""
     if isinstance(line, OversizedLine):
         raise _too_long(line)
