@@ -179,6 +179,7 @@ def test_missing_required_header_is_named(missing: str, named: str, blank: bool)
         "shop.myshopifyXcom",
         "a" * 250 + ".myshopify.com",
         "\u017fhop.myshopify.com",  # long s: not lowered to ASCII
+        "\u212aelvin.myshopify.com",  # the Kelvin sign: lowered to an ASCII "k"
     ],
 )
 def test_malformed_shop_domain_is_rejected(domain: str) -> None:
