@@ -22,6 +22,7 @@ from app.db.enums import (
     MarketingOptInLevel,
     SmsMarketingState,
 )
+from app.shopify.ids import id_number
 from app.shopify.money import validate_money
 from app.shopify.nodes import (
     CustomerNode,
@@ -34,7 +35,6 @@ from app.shopify.nodes import (
 
 NodeT = TypeVar("NodeT")
 
-MAX_SHOPIFY_ID = 2**63 - 1
 _FINANCIAL_STATUSES = frozenset(status.value for status in FinancialStatus)
 # GraphQL's displayFulfillmentStatus, as the webhooks' order-level fulfillment_status.
 _FULFILLMENT_STATUSES = {
@@ -54,10 +54,9 @@ def shopify_id(value: str | None, what: str) -> str:
 
 
 def shopify_number(value: str | None, what: str) -> int:
-    """The same as an integer. Only ASCII digits: int() also reads other scripts' digits."""
-    text = (value or "").rpartition("/")[2]
-    number = int(text) if text.isascii() and text.isdigit() else 0
-    if not 1 <= number <= MAX_SHOPIFY_ID:
+    """The same as an integer."""
+    number = id_number((value or "").rpartition("/")[2])
+    if number is None:
         raise RecordError(f"{what} id {value!r} is not a 64-bit Shopify id")
     return number
 

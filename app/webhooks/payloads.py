@@ -23,13 +23,14 @@ from app.db.enums import (
     MarketingOptInLevel,
     SmsMarketingState,
 )
+from app.shopify.ids import MAX_SHOPIFY_ID, id_number
 from app.shopify.money import validate_money
 from app.shopify.times import check_times
 from app.webhooks.delivery import BadDelivery
 
 T = TypeVar("T")
 
-ShopifyId = Annotated[int, Meta(ge=1, le=2**63 - 1)]
+ShopifyId = Annotated[int, Meta(ge=1, le=MAX_SHOPIFY_ID)]
 Timestamp = Annotated[datetime, Meta(tz=True)]
 Text255 = Annotated[str, Meta(max_length=255)]
 
@@ -194,10 +195,10 @@ class ShopPayload(Struct):
 def parse_gid(gid: str, kind: str) -> int:
     """The numeric id of `gid://shopify/<kind>/<id>`; ValueError when it is not one."""
     prefix = f"gid://shopify/{kind}/"
-    number = gid[len(prefix) :] if gid.startswith(prefix) else ""
-    if not number.isascii() or not number.isdigit() or not 1 <= int(number) <= 2**63 - 1:
+    number = id_number(gid[len(prefix) :]) if gid.startswith(prefix) else None
+    if number is None:
         raise ValueError(f"{gid[:80]!r} is not a {kind} id (gid://shopify/{kind}/<number>)")
-    return int(number)
+    return number
 
 
 def _choice(field: str, value: str | None, values: type[StrEnum]) -> str | None:
